@@ -1,0 +1,104 @@
+"""`nas <command> [overrides...]`: a tiny dispatcher in front of one Hydra app per command."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+COMMANDS = {
+    "search": "search a space for the best architecture (sample-based strategies)",
+}
+USAGE = "usage: nas <command> [hydra overrides...] [-m] [--help | --cfg job | --info]"
+
+
+def _print_help() -> None:
+    print(USAGE)
+    print("\ncommands:")
+    for name, line in COMMANDS.items():
+        print(f"  {name:<10} {line}")
+    print("\n`nas <command> --help` shows that command's config groups and options.")
+
+
+def _command_from_completion_line() -> str | None:
+    """Shell completion calls `nas -sc query=bash` with COMP_LINE='nas search ...'; find the command.
+
+    COMP_LINE is rewritten without the command word so Hydra completes the overrides after it.
+    """
+    words = os.environ.get("COMP_LINE", "").split(" ")
+    if len(words) > 1 and words[1] in COMMANDS:
+        os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
+        return words[1]
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [
+        line
+        for line in lines
+        if not line.startswith(("full_key:", "object_type", "Config search path"))
+    ]
+    return " ".join(lines) if lines else type(exc).__name__
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    command = None
+    if argv and argv[0] in COMMANDS:
+        command = argv.pop(0)
+    elif any(a in ("-sc", "--shell-completion") for a in argv) and any(
+        a.startswith("query=") for a in argv
+    ):
+        command = _command_from_completion_line()
+    elif os.environ.get("NASCLI_COMMAND") in COMMANDS and argv and not argv[0].startswith("-h"):
+        # Lightning's DDP launcher re-executes argv, which no longer holds the command word.
+        command = os.environ["NASCLI_COMMAND"]
+
+    if command is None:
+        if not argv or argv[0] in ("-h", "--help", "help"):
+            _print_help()
+            return
+        print(
+            f"nas: unknown command '{argv[0]}'; choose one of: {', '.join(COMMANDS)} (see nas --help)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+    os.environ["NASCLI_COMMAND"] = command
+    sys.argv = [sys.argv[0], *argv]
+    show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    # Let exceptions reach us raw, so that user errors print as one line (see _one_line).
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    module = importlib.import_module(f"nascli.commands.{command}")
+    try:
+        module.main()
+    except Exception as exc:
+        if show_traceback:
+            raise
+        print(f"nas {command}: error: {_describe(exc)}", file=sys.stderr)
+        sys.exit(2 if _is_user_error(exc) else 1)
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from nascli.errors import NascliError
+
+    return isinstance(exc, NascliError | HydraException | OmegaConfBaseException | OSError)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, PermissionError | NotADirectoryError) and exc.filename:
+        return (
+            f"cannot write '{exc.filename}' ({exc.strerror}); choose a writable folder with "
+            "hydra.run.dir=... (or hydra.sweep.dir=... under -m)"
+        )
+    message = _one_line(exc)
+    cause = exc.__cause__
+    if cause is not None and _one_line(cause) not in message:
+        message = f"{message} ({_one_line(cause)})"
+    if not _is_user_error(exc):
+        message = f"{type(exc).__name__}: {message} (set HYDRA_FULL_ERROR=1 for the traceback)"
+    return message

@@ -1,0 +1,1 @@
+"""One Hydra app per subcommand; `nas <command>` dispatches here (nascli.cli)."""

@@ -1,0 +1,20 @@
+"""`nas search`: ask the strategy, estimate each architecture, record everything, keep the best."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from nascli.config import validate
+from nascli.paths import config_dir
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="search")
+def main(cfg: DictConfig) -> dict[str, Any]:
+    validate(cfg)
+    # Heavy imports only once the config is known to be good.
+    from nascli.search_loop import run_search
+
+    return run_search(cfg)

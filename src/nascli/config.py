@@ -1,0 +1,98 @@
+"""Building objects from config, and checking the keys users type most before any work starts."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from nascli.errors import NascliError
+
+# Only these may be built from a config; a config read back from disk can name nothing else.
+ALLOWED_TARGETS = ("nascli.", "torch.optim.", "torch.nn.", "pytorch_lightning.", "torchvision.")
+
+
+def _check_targets(node: Any, where: str) -> None:
+    if isinstance(node, DictConfig | Mapping):
+        target = node.get("_target_")
+        if target is not None and not str(target).startswith(ALLOWED_TARGETS):
+            raise NascliError(
+                f"{where}._target_={target} is not allowed; targets must start with one of {', '.join(ALLOWED_TARGETS)}"
+            )
+        for key, value in node.items():
+            _check_targets(value, f"{where}.{key}")
+    elif isinstance(node, ListConfig | list | tuple):
+        for i, value in enumerate(node):
+            _check_targets(value, f"{where}[{i}]")
+
+
+def instantiate(node: DictConfig, where: str, **kwargs: Any) -> Any:
+    """hydra's instantiate, after checking every `_target_` below `node` against the allow-list."""
+    from hydra.utils import instantiate as hydra_instantiate
+
+    _check_targets(node, where)
+    return hydra_instantiate(node, **kwargs)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+# key -> (type check, range check, what it must be, an example fix)
+Rule = tuple[Callable[[Any], bool], Callable[[Any], bool], str, str]
+RULES: dict[str, Rule] = {
+    "seed": (_is_int, lambda v: v >= 0, "a non-negative integer", "seed=0"),
+    "search.trials": (_is_int, lambda v: v > 0, "a positive integer", "search.trials=10"),
+    "search.seconds": (
+        _is_number,
+        lambda v: v > 0,
+        "a positive number of seconds or null",
+        "search.seconds=600",
+    ),
+    "estimator.epochs": (
+        _is_int,
+        lambda v: v >= 1,
+        "an integer of at least 1",
+        "estimator.epochs=5",
+    ),
+    "estimator.batch_size": (
+        _is_int,
+        lambda v: v > 0,
+        "a positive integer",
+        "estimator.batch_size=64",
+    ),
+    "dataset.val_fraction": (
+        _is_number,
+        lambda v: 0 < v < 1,
+        "a fraction between 0 and 1",
+        "dataset.val_fraction=0.2",
+    ),
+    "format": (
+        lambda v: isinstance(v, str),
+        lambda v: v in ("table", "json"),
+        "table or json",
+        "format=json",
+    ),
+}
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise NascliError naming the first key whose value has the wrong type or range."""
+    for key, (type_ok, range_ok, must_be, example) in RULES.items():
+        value = OmegaConf.select(cfg, key, default="__absent__")
+        if value == "__absent__" or (value is None and "null" in must_be):
+            continue
+        if not type_ok(value):
+            raise NascliError(
+                f"{key}={value!r} has the wrong type: it must be {must_be} (e.g. {example})"
+            )
+        if not range_ok(value):
+            raise NascliError(
+                f"{key}={value!r} is out of range: it must be {must_be} (e.g. {example})"
+            )

@@ -1,0 +1,1 @@
+"""Datasets as in-memory uint8 tensors with deterministic splits (see module.ImageDataModule)."""

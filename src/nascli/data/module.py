@@ -1,0 +1,103 @@
+"""A LightningDataModule over any source in nascli.data.sources, with seeded train/val splits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from nascli.data import sources
+from nascli.data.loader import TensorLoader
+from nascli.errors import NascliError
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """train / val / test splits: val is a seeded fraction of the training set; test is held out.
+
+    Args:
+        source: the name of a loader function in nascli.data.sources (the dataset config names it).
+        val_fraction: share of the training images moved to the validation split.
+        source_kwargs: passed to the loader (root, download, image_size, ...).
+    """
+
+    def __init__(
+        self,
+        source: str,
+        seed: int = 0,
+        batch_size: int = 64,
+        val_fraction: float = 0.2,
+        eval_batch_size: int = 512,
+        **source_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if not hasattr(sources, source) or source.startswith("_"):
+            raise NascliError(
+                f"dataset.source={source} is not a known loader in nascli.data.sources"
+            )
+        self.source, self.seed, self.batch_size = source, seed, batch_size
+        self.val_fraction, self.eval_batch_size = val_fraction, eval_batch_size
+        self.source_kwargs = source_kwargs
+        self._arrays: sources.Arrays | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._arrays is not None:
+            return
+        arrays = getattr(sources, self.source)(**self.source_kwargs)
+        perm = torch.randperm(
+            len(arrays.x_train), generator=torch.Generator().manual_seed(self.seed)
+        )
+        n_val = max(1, round(len(perm) * self.val_fraction))
+        self.val_idx, self.train_idx = perm[:n_val], perm[n_val:]
+        # Per-channel statistics of the training split only.
+        train = arrays.x_train[self.train_idx].float().div(255.0)
+        self.mean = train.mean(dim=(0, 2, 3))
+        self.std = train.std(dim=(0, 2, 3)).clamp_min(1e-3)
+        self._arrays = arrays
+
+    @property
+    def arrays(self) -> sources.Arrays:
+        self.setup()
+        assert self._arrays is not None
+        return self._arrays
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.arrays.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return self.arrays.num_classes
+
+    def sizes(self) -> dict[str, int]:
+        self.setup()
+        return {
+            "train": len(self.train_idx),
+            "val": len(self.val_idx),
+            "test": len(self.arrays.x_test),
+        }
+
+    def _loader(
+        self, x: torch.Tensor, y: torch.Tensor, train: bool, seed_offset: int = 0
+    ) -> TensorLoader:
+        return TensorLoader(
+            x,
+            y,
+            self.batch_size if train else self.eval_batch_size,
+            self.mean,
+            self.std,
+            shuffle=train,
+            seed=self.seed + seed_offset,
+        )
+
+    def train_dataloader(self, seed_offset: int = 0) -> TensorLoader:
+        a = self.arrays
+        return self._loader(a.x_train[self.train_idx], a.y_train[self.train_idx], True, seed_offset)
+
+    def val_dataloader(self) -> TensorLoader:
+        a = self.arrays
+        return self._loader(a.x_train[self.val_idx], a.y_train[self.val_idx], False)
+
+    def test_dataloader(self) -> TensorLoader:
+        a = self.arrays
+        return self._loader(a.x_test, a.y_test, False)

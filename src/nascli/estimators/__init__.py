@@ -1,0 +1,1 @@
+"""Performance estimators: how good is one architecture?"""

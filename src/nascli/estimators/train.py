@@ -1,0 +1,73 @@
+"""Estimate by training: fit the child on the train split, score it once on the val split."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from nascli.data.module import ImageDataModule
+from nascli.lit.classifier import Classifier
+
+
+def make_trainer(
+    trainer: dict[str, Any], max_epochs: int, logger: Any = None, **overrides: Any
+) -> pl.Trainer:
+    """A quiet Trainer from the `trainer` config group (its nascli-only keys removed)."""
+    kwargs = {k: v for k, v in trainer.items() if k != "channels_last"}
+    kwargs.update(
+        max_epochs=max_epochs,
+        logger=logger if logger is not None else False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+    )
+    kwargs.update(overrides)
+    return pl.Trainer(**kwargs)
+
+
+class TrainEstimator:
+    """Train for `epochs` with `optimizer`/`scheduler` (partials), then report val accuracy.
+
+    Validation runs once, after the last epoch: the search only needs the final score, and a
+    validation pass per epoch would cost more than it tells.
+    """
+
+    def __init__(
+        self,
+        epochs: int,
+        batch_size: int,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        trainer: dict[str, Any] | None = None,
+    ) -> None:
+        self.epochs, self.batch_size = epochs, batch_size
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.trainer = dict(trainer or {"accelerator": "cpu", "devices": 1})
+
+    def evaluate(
+        self, net: nn.Module, data: ImageDataModule, seed: int, logger: Any = None
+    ) -> dict[str, float]:
+        """Train `net` (already initialised) and return {"val_acc", "val_loss", "train_loss", "train_acc", "epochs"}."""
+        model = Classifier(
+            net,
+            self.optimizer,
+            self.scheduler,
+            channels_last=bool(self.trainer.get("channels_last")),
+        )
+        trainer = make_trainer(self.trainer, self.epochs, logger=logger)
+        trainer.fit(model, train_dataloaders=data.train_dataloader(seed_offset=seed))
+        trainer.validate(model, dataloaders=data.val_dataloader(), verbose=False)
+        m = model.epoch_metrics
+        return {
+            "val_acc": m["val/acc"],
+            "val_loss": m["val/loss"],
+            "train_acc": m["train/acc"],
+            "train_loss": m["train/loss"],
+            "epochs": self.epochs,
+        }

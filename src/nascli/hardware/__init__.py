@@ -1,0 +1,1 @@
+"""Deployment targets: what params, FLOPs and latency refer to."""

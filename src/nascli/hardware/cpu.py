@@ -1,0 +1,54 @@
+"""This machine's CPU as a deployment target."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from nascli.hardware.cost import count_flops, count_params
+
+
+class CpuTarget:
+    """Latency = median of `repeats` timed forward passes at `batch_size`, after `warmup` untimed ones.
+
+    Args:
+        threads: torch intra-op threads while timing (None keeps the current setting).
+    """
+
+    def __init__(
+        self, threads: int | None = None, batch_size: int = 1, warmup: int = 3, repeats: int = 10
+    ) -> None:
+        self.threads, self.batch_size = threads, batch_size
+        self.warmup, self.repeats = warmup, repeats
+
+    def latency_ms(self, net: nn.Module, input_shape: Sequence[int]) -> float:
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        was_training = net.training
+        net.eval()
+        x = torch.randn(self.batch_size, *input_shape)
+        try:
+            with torch.inference_mode():
+                for _ in range(self.warmup):
+                    net(x)
+                times = []
+                for _ in range(self.repeats):
+                    start = time.perf_counter()
+                    net(x)
+                    times.append(time.perf_counter() - start)
+        finally:
+            net.train(was_training)
+            torch.set_num_threads(previous)
+        return 1000.0 * statistics.median(times)
+
+    def measure(self, net: nn.Module, input_shape: Sequence[int]) -> dict[str, float | int]:
+        return {
+            "params": count_params(net),
+            "flops": count_flops(net, input_shape),
+            "latency_ms": round(self.latency_ms(net, input_shape), 4),
+        }

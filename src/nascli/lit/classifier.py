@@ -1,0 +1,108 @@
+"""Child-network training: any classifier nn.Module, cross-entropy, accuracies as fractions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class Classifier(pl.LightningModule):
+    """Train `net` with `optimizer(params)` and an optional `scheduler(optimizer)` stepped per epoch.
+
+    Metrics are accumulated over the epoch and logged once (train/loss, train/acc, val/acc,
+    test/acc): a log call per step costs more than a tiny child's step.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.net = net.to(memory_format=torch.channels_last) if channels_last else net
+        self.make_optimizer, self.make_scheduler = optimizer, scheduler
+        self.channels_last = channels_last
+        self._sums: dict[str, torch.Tensor] = {}
+        # The last epoch's metrics per split, as exact Python floats (logged values pass through float32).
+        self.epoch_metrics: dict[str, float] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def _accumulate(
+        self, split: str, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor
+    ) -> None:
+        n = y.numel()
+        stats = torch.stack(
+            [
+                loss.detach().double() * n,
+                (logits.argmax(1) == y).sum().double(),
+                torch.tensor(float(n), dtype=torch.float64),
+            ]
+        )
+        self._sums[split] = self._sums[split] + stats if split in self._sums else stats
+
+    def _log_epoch(self, split: str) -> None:
+        stats = self._sums.pop(split, None)
+        if stats is None:
+            return
+        loss_sum, correct, n = stats.double().tolist()
+        self.epoch_metrics.update({f"{split}/loss": loss_sum / n, f"{split}/acc": correct / n})
+        self.log(f"{split}/loss", loss_sum / n)
+        self.log(f"{split}/acc", correct / n)
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        if not math.isfinite(loss.item()):
+            raise DivergedError(
+                f"training loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}"
+            )
+        self._accumulate("train", loss, logits, y)
+        return loss
+
+    def _eval_step(self, split: str, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+        x, y = batch
+        logits = self(x)
+        self._accumulate(split, F.cross_entropy(logits, y), logits, y)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.make_optimizer(self.net.parameters())
+        if self.make_scheduler is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": self.make_scheduler(optimizer), "interval": "epoch"},
+        }

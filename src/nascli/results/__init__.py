@@ -1,0 +1,1 @@
+"""The run-directory contract: history.jsonl, best.json, summary.json, config.yaml."""

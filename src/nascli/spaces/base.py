@@ -1,0 +1,101 @@
+"""What every search space offers, for spaces whose architectures are fixed-length categorical choices.
+
+An architecture crosses every boundary as its canonical text (`format`/`parse`); inside, it is a
+tuple of choice indices, one per decision, and the generic operations below work on that tuple.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from nascli.errors import NascliError
+
+
+class ArchError(NascliError, ValueError):
+    """An architecture string that the space cannot read; the message names the bad part."""
+
+
+class Space(ABC):
+    name: str = ""
+
+    # -- what a subclass defines ---------------------------------------------------------------
+    @property
+    @abstractmethod
+    def cardinalities(self) -> Sequence[int]:
+        """How many options each decision has."""
+
+    @abstractmethod
+    def parse(self, text: str) -> tuple[int, ...]:
+        """Canonical text -> choice indices; raises ArchError naming the bad part."""
+
+    @abstractmethod
+    def format(self, indices: Sequence[int]) -> str:
+        """Choice indices -> canonical text."""
+
+    @abstractmethod
+    def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
+        """The child network (an nn.Module) for `arch` on inputs of `input_shape` (C, H, W)."""
+
+    # -- generic operations over the index tuple ----------------------------------------------
+    @property
+    def size(self) -> int:
+        return math.prod(self.cardinalities)
+
+    def canonical(self, text: str) -> str:
+        return self.format(self.parse(text))
+
+    def encode(self, arch: str) -> list[int]:
+        return list(self.parse(arch))
+
+    def decode(self, indices: Sequence[int]) -> str:
+        if len(indices) != len(self.cardinalities):
+            raise ArchError(
+                f"{self.name}: expected {len(self.cardinalities)} choices, got {len(indices)}"
+            )
+        for pos, (i, n) in enumerate(zip(indices, self.cardinalities, strict=True)):
+            if not 0 <= int(i) < n:
+                raise ArchError(f"{self.name}: choice {pos} is {i}, outside 0..{n - 1}")
+        return self.format([int(i) for i in indices])
+
+    def vector(self, arch: str) -> list[float]:
+        """One-hot encoding, concatenated over decisions (fixed length for model-based strategies)."""
+        out: list[float] = []
+        for i, n in zip(self.parse(arch), self.cardinalities, strict=True):
+            out.extend(1.0 if j == i else 0.0 for j in range(n))
+        return out
+
+    def sample(self, rng: random.Random) -> str:
+        return self.format([rng.randrange(n) for n in self.cardinalities])
+
+    def mutate(self, arch: str, rng: random.Random) -> str:
+        """Change one decision to a different option (decisions with one option are never picked)."""
+        idx = list(self.parse(arch))
+        mutable = [p for p, n in enumerate(self.cardinalities) if n > 1]
+        pos = rng.choice(mutable)
+        idx[pos] = rng.choice([j for j in range(self.cardinalities[pos]) if j != idx[pos]])
+        return self.format(idx)
+
+    def neighbours(self, arch: str) -> list[str]:
+        """Every architecture one decision away, in a fixed order."""
+        base = self.parse(arch)
+        out = []
+        for pos, n in enumerate(self.cardinalities):
+            for j in range(n):
+                if j != base[pos]:
+                    idx = list(base)
+                    idx[pos] = j
+                    out.append(self.format(idx))
+        return out
+
+    def crossover(self, a: str, b: str, rng: random.Random) -> str:
+        """Uniform crossover: each decision from either parent."""
+        return self.format(
+            [
+                x if rng.random() < 0.5 else y
+                for x, y in zip(self.parse(a), self.parse(b), strict=True)
+            ]
+        )

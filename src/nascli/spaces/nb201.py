@@ -1,0 +1,86 @@
+"""NAS-Bench-201 (Dong & Yang, ICLR 2020): the cell space and its arch strings.
+
+A cell has nodes 0..3; node j sums one op applied to each earlier node, so there are 6 edges.
+Arch strings list the edges node by node: `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nascli.spaces.base import ArchError, Space
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+# (target node, source node) in arch-string order.
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+
+
+def parse_ops(text: str) -> tuple[str, ...]:
+    """Strictly parse an arch string into its 6 op names (edge order of EDGES)."""
+    if not isinstance(text, str):
+        raise ArchError(f"nb201 arch must be a string, got {type(text).__name__}")
+    s = text.strip()
+    nodes = s.split("+")
+    if len(nodes) != 3:
+        raise ArchError(
+            f"nb201 arch '{text}': expected 3 node groups joined by '+', found {len(nodes)}"
+        )
+    ops: list[str] = []
+    for j, group in enumerate(nodes, start=1):
+        if not (group.startswith("|") and group.endswith("|")) or len(group) < 2:
+            raise ArchError(
+                f"nb201 arch '{text}': node {j} group '{group}' must start and end with '|'"
+            )
+        tokens = group[1:-1].split("|")
+        if len(tokens) != j:
+            raise ArchError(
+                f"nb201 arch '{text}': node {j} needs {j} edge(s), found {len(tokens)} in '{group}'"
+            )
+        for i, token in enumerate(tokens):
+            op, sep, src = token.partition("~")
+            if not sep or op not in OPS:
+                raise ArchError(
+                    f"nb201 arch '{text}': bad edge '{token}' at node {j}; ops are {', '.join(OPS)}"
+                )
+            if src != str(i):
+                raise ArchError(
+                    f"nb201 arch '{text}': edge '{token}' at node {j} must come from node {i} (write '{op}~{i}')"
+                )
+            ops.append(op)
+    return tuple(ops)
+
+
+def format_ops(ops: Sequence[str]) -> str:
+    groups, k = [], 0
+    for j in (1, 2, 3):
+        groups.append("|" + "|".join(f"{ops[k + i]}~{i}" for i in range(j)) + "|")
+        k += j
+    return "+".join(groups)
+
+
+class NB201Space(Space):
+    """NAS-Bench-201's cell inside its macro skeleton (`channels` C, `cells_per_stage` N)."""
+
+    name = "nb201"
+
+    def __init__(self, channels: int = 16, cells_per_stage: int = 5) -> None:
+        self.channels = channels
+        self.cells_per_stage = cells_per_stage
+
+    @property
+    def cardinalities(self) -> Sequence[int]:
+        return (len(OPS),) * len(EDGES)
+
+    def parse(self, text: str) -> tuple[int, ...]:
+        return tuple(OPS.index(op) for op in parse_ops(text))
+
+    def format(self, indices: Sequence[int]) -> str:
+        return format_ops([OPS[i] for i in indices])
+
+    def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
+        from nascli.spaces.nb201_net import NB201Network
+
+        return NB201Network(
+            parse_ops(arch), input_shape[0], num_classes, self.channels, self.cells_per_stage
+        )

@@ -1,0 +1,104 @@
+"""NAS-Bench-201's child network, built to match the benchmark's parameter counts exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from nascli.spaces.nb201 import EDGES
+
+
+class ReLUConvBN(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(
+            # Not in-place: the same node feeds several edges.
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+
+
+class ResidualBlock(nn.Module):
+    """The reduction between stages: a ResNet basic block with an avg-pool + 1x1 conv shortcut."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride=2)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3)
+        self.shortcut = nn.Sequential(
+            nn.AvgPool2d(2, stride=2), nn.Conv2d(c_in, c_out, 1, bias=False)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
+def make_op(name: str, channels: int) -> nn.Module | None:
+    """An edge's module; None for `none`, whose output is zero and is never computed."""
+    if name == "none":
+        return None
+    if name == "skip_connect":
+        return nn.Identity()
+    if name == "nor_conv_1x1":
+        return ReLUConvBN(channels, channels, 1)
+    if name == "nor_conv_3x3":
+        return ReLUConvBN(channels, channels, 3)
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown nb201 op {name}")
+
+
+class Cell(nn.Module):
+    def __init__(self, ops: Sequence[str], channels: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList()
+        self.wiring: list[tuple[int, int]] = []  # (target, source) of each kept edge
+        for (target, source), name in zip(EDGES, ops, strict=True):
+            op = make_op(name, channels)
+            if op is not None:
+                self.edges.append(op)
+                self.wiring.append((target, source))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes: list[torch.Tensor | None] = [x, None, None, None]
+        for op, (target, source) in zip(self.edges, self.wiring, strict=True):
+            inp = nodes[source]
+            if inp is None:  # a node whose inputs were all `none` is zero, and so is op(zero) here
+                inp = torch.zeros_like(x)
+            out = op(inp)
+            nodes[target] = out if nodes[target] is None else nodes[target] + out
+        return nodes[3] if nodes[3] is not None else torch.zeros_like(x)
+
+
+class NB201Network(nn.Module):
+    """Stem conv3x3, 3 stages of N cells (C, 2C, 4C) with residual reductions, BN-ReLU, pool, linear."""
+
+    def __init__(
+        self,
+        ops: Sequence[str],
+        in_channels: int,
+        num_classes: int,
+        channels: int = 16,
+        cells_per_stage: int = 5,
+    ) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        )
+        layers: list[nn.Module] = []
+        c = channels
+        for stage in range(3):
+            if stage > 0:
+                layers.append(ResidualBlock(c, 2 * c))
+                c *= 2
+            layers.extend(Cell(ops, c) for _ in range(cells_per_stage))
+        self.cells = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head(self.cells(self.stem(x))))

@@ -1,0 +1,1 @@
+"""Search strategies. Sample-based ones speak ask/tell and keep a JSON-able state_dict."""
