@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -67,17 +68,51 @@ def main() -> None:
 
     os.environ["NASCLI_COMMAND"] = command
     sys.argv = [sys.argv[0], *argv]
-    show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    # Let exceptions reach us raw, so that user errors print as one line (see _one_line).
+    if "NASCLI_TRACEBACK" not in os.environ:
+        os.environ["NASCLI_TRACEBACK"] = "1" if os.environ.get("HYDRA_FULL_ERROR") == "1" else "0"
+    # Let exceptions reach us raw, so that user errors print as one line (see _describe).
     os.environ["HYDRA_FULL_ERROR"] = "1"
     module = importlib.import_module(f"nascli.commands.{command}")
     try:
         module.main()
+    except KeyboardInterrupt:
+        print(f"nas {command}: interrupted", file=sys.stderr)
+        sys.exit(130)
     except Exception as exc:
-        if show_traceback:
-            raise
-        print(f"nas {command}: error: {_describe(exc)}", file=sys.stderr)
-        sys.exit(2 if _is_user_error(exc) else 1)
+        fail(exc)
+
+
+def fail(exc: BaseException) -> None:
+    """Print `exc` as one line and exit (2 for a user error, 1 otherwise), or re-raise it when
+    the user asked for tracebacks with HYDRA_FULL_ERROR=1."""
+    if os.environ.get("NASCLI_TRACEBACK") == "1":
+        raise exc
+    command = os.environ.get("NASCLI_COMMAND", "")
+    print(f"nas {command}: error: {_describe(exc)}", file=sys.stderr)
+    sys.exit(2 if _is_user_error(exc) else 1)
+
+
+def exit_on_user_error(task):
+    """Wrap a Hydra task function: a NascliError in a single run ends it with one line.
+
+    Under -m the error is re-raised so the other jobs still run and Hydra names the failed job.
+    """
+
+    @functools.wraps(task)
+    def wrapper(cfg):
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        from nascli.errors import NascliError
+
+        try:
+            return task(cfg)
+        except NascliError as exc:
+            if HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise
+            fail(exc)
+
+    return wrapper
 
 
 def _is_user_error(exc: BaseException) -> bool:
@@ -90,14 +125,16 @@ def _is_user_error(exc: BaseException) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, PermissionError | NotADirectoryError) and exc.filename:
+    from nascli.errors import NascliError
+
+    if isinstance(exc, OSError) and exc.filename:
         return (
             f"cannot write '{exc.filename}' ({exc.strerror}); choose a writable folder with "
             "hydra.run.dir=... (or hydra.sweep.dir=... under -m)"
         )
     message = _one_line(exc)
     cause = exc.__cause__
-    if cause is not None and _one_line(cause) not in message:
+    if cause is not None and not isinstance(exc, NascliError) and _one_line(cause) not in message:
         message = f"{message} ({_one_line(cause)})"
     if not _is_user_error(exc):
         message = f"{type(exc).__name__}: {message} (set HYDRA_FULL_ERROR=1 for the traceback)"

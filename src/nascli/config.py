@@ -67,6 +67,13 @@ RULES: dict[str, Rule] = {
         "a positive integer",
         "estimator.batch_size=64",
     ),
+    "space.channels": (_is_int, lambda v: v > 0, "a positive integer", "space.channels=16"),
+    "space.cells_per_stage": (
+        _is_int,
+        lambda v: v >= 1,
+        "an integer of at least 1",
+        "space.cells_per_stage=5",
+    ),
     "dataset.val_fraction": (
         _is_number,
         lambda v: 0 < v < 1,
@@ -84,6 +91,13 @@ RULES: dict[str, Rule] = {
 
 def validate(cfg: DictConfig) -> None:
     """Raise NascliError naming the first key whose value has the wrong type or range."""
+    for group in ("dataset", "space", "strategy", "estimator", "hardware"):
+        node = cfg.get(group)
+        for key in node or ():
+            if OmegaConf.is_missing(node, key):
+                raise NascliError(
+                    f"{group}.{key} is required here; set {group}.{key}=<value> on the command line"
+                )
     for key, (type_ok, range_ok, must_be, example) in RULES.items():
         value = OmegaConf.select(cfg, key, default="__absent__")
         if value == "__absent__" or (value is None and "null" in must_be):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import time
 from typing import Any
 
@@ -112,8 +113,14 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                 failures = sum(r["status"] == "failed" for r in history)
                 if max_failures is not None and failures > max_failures:
                     status, stop_reason = "failed", "max_failures"
-                    error = f"{failures} trials failed (search.max_failures={max_failures}); last error: {record['error']}"
+                    error = (
+                        f"{failures} trials failed, more than search.max_failures={max_failures} "
+                        f"(raise it to go on); last error: {record['error']}"
+                    )
                     break
+        if error is None and not any(r["status"] == "ok" for r in history):
+            status = "failed"
+            error = f"none of the {len(history)} trials finished (last error: {history[-1]['error'] if history else '-'})"
     except KeyboardInterrupt:
         status, stop_reason = "interrupted", "interrupted"
         raise
@@ -123,11 +130,20 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         )
 
     if error is not None:
-        raise NascliError(
-            f"{error}; see {run.path / 'history.jsonl'} (raise search.max_failures to go on)"
-        )
+        raise NascliError(f"{error}; see {run.path / 'history.jsonl'}")
     _report(cfg, run, summary)
     return summary
+
+
+def _check_builds(space, data) -> None:
+    """Build one network before the first trial, so a bad space setting is one clear error, not N failed trials."""
+    try:
+        net = space.build(space.sample(random.Random(0)), data.input_shape, data.num_classes)
+        net(torch.zeros(2, *data.input_shape))
+    except Exception as exc:
+        raise NascliError(
+            f"space: cannot build a network for input {data.input_shape} ({type(exc).__name__}: {exc}); check the space.* settings"
+        ) from exc
 
 
 def _run_trial(cfg, trial, strategy, space, data, estimator, hardware, run) -> dict[str, Any]:

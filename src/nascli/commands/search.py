@@ -7,11 +7,13 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from nascli.cli import exit_on_user_error
 from nascli.config import validate
 from nascli.paths import config_dir
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="search")
+@exit_on_user_error
 def main(cfg: DictConfig) -> dict[str, Any]:
     validate(cfg)
     # Heavy imports only once the config is known to be good.

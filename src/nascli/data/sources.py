@@ -93,12 +93,14 @@ def _open(name: str, make, root: str | None, download: bool):
     except NascliError:
         raise
     except Exception as exc:
-        reason = (
-            "could not be downloaded" if download else "is not there and dataset.download=false"
-        )
+        if download:
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            problem = f"{name} could not be downloaded ({type(exc).__name__}: {first_line})"
+        else:
+            problem = f"{name} files are missing and dataset.download=false"
         raise NascliError(
-            f"dataset.root={where}: {name} {reason} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            f"put {EXPECTED_FILES[name]} under {where}, or set dataset.download=true on a machine with network"
+            f"dataset.root={where}: {problem}; put {EXPECTED_FILES[name]} under {where}"
+            + ("" if download else ", or set dataset.download=true on a machine with network")
         ) from exc
 
 
