@@ -104,16 +104,20 @@ def _open(name: str, make, root: str | None, download: bool):
         ) from exc
 
 
-def _exists_only(self) -> bool:
-    """CIFAR/SVHN verify MD5 sums of the official archives; accept any readable file of that name.
+def _without_md5(cls: type) -> type:
+    """The torchvision class with its MD5 sums dropped: any readable file of the right name loads.
 
-    A corrupt file still fails when it is parsed, with a clear error.
+    The sums are those of the official archives, so a re-packed or subset copy would be refused;
+    a corrupt file still fails when it is parsed, with a clear error.
     """
-    files = getattr(self, "train_list", []) + getattr(self, "test_list", [])
-    if files:
-        base = Path(self.root) / self.base_folder
-        return all((base / f[0]).is_file() for f in files)
-    return (Path(self.root) / self.filename).is_file()
+    attrs: dict[str, object] = {}
+    if hasattr(cls, "train_list"):
+        attrs["train_list"] = [[name, None] for name, _ in cls.train_list]
+        attrs["test_list"] = [[name, None] for name, _ in cls.test_list]
+        attrs["meta"] = {**cls.meta, "md5": None}
+    if hasattr(cls, "split_list"):
+        attrs["split_list"] = {k: [url, name, None] for k, (url, name, _) in cls.split_list.items()}
+    return type(cls.__name__, (cls,), attrs)
 
 
 def _mnist_like(name: str, cls_name: str, root: str | None, download: bool) -> Arrays:
@@ -145,7 +149,7 @@ def fashion_mnist(root: str | None = None, download: bool = True, **_: object) -
 def _cifar(name: str, cls_name: str, num_classes: int, root: str | None, download: bool) -> Arrays:
     import torchvision.datasets as tvd
 
-    cls = type(cls_name, (getattr(tvd, cls_name),), {"_check_integrity": _exists_only})
+    cls = _without_md5(getattr(tvd, cls_name))
 
     def make(r: str, dl: bool):
         return cls(r, train=True, download=dl), cls(r, train=False, download=False)
@@ -170,7 +174,7 @@ def cifar100(root: str | None = None, download: bool = True, **_: object) -> Arr
 def svhn(root: str | None = None, download: bool = True, **_: object) -> Arrays:
     import torchvision.datasets as tvd
 
-    cls = type("SVHN", (tvd.SVHN,), {"_check_integrity": _exists_only})
+    cls = _without_md5(tvd.SVHN)
 
     def make(r: str, dl: bool):
         return cls(r, split="train", download=dl), cls(r, split="test", download=dl)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NAS = str(Path(sys.executable).parent / "nas")
+# Small settings that keep a CLI search to a few seconds.
+TINY = ["search.trials=2", "estimator.epochs=1", "logger=none"]
+
+
+def run_nas(
+    *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300
+) -> subprocess.CompletedProcess:
+    """Run the installed `nas` console script the way a user would."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    full_env.pop("NASCLI_TRACEBACK", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [NAS, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def nas():
+    return run_nas

@@ -1,0 +1,275 @@
+"""The `nas` command end to end, in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY
+from tests.dataset_files import write_cifar
+
+HISTORY_KEYS = {"trial", "arch", "status", "metrics", "error", "seconds"}
+
+
+def test_help_lists_commands(nas):
+    out = nas("--help")
+    assert out.returncode == 0 and "search" in out.stdout
+
+
+def test_unknown_command_is_one_line(nas):
+    out = nas("serch")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "search" in out.stderr
+
+
+def test_search_help_shows_groups_and_options(nas):
+    out = nas("search", "--help")
+    assert out.returncode == 0
+    for line in ("space: nb201", "strategy: random", "trainer: cpu, gpu"):
+        assert line in out.stdout
+    assert "digits" in out.stdout and "imagefolder" in out.stdout
+
+
+def test_cfg_job_and_info_answer_without_importing_torch(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "nascli",
+            "search",
+            "--cfg",
+            "job",
+            "search.trials=3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "trials: 3" in out.stdout
+    imported = {
+        line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line
+    }
+    assert "hydra" in imported and "torch" not in imported and "pytorch_lightning" not in imported
+    assert not list(tmp_path.iterdir())  # --cfg job writes nothing
+
+
+def test_info_and_completion(nas):
+    assert nas("search", "--info").returncode == 0
+    install = nas("search", "-sc", "install=bash")
+    assert "complete" in install.stdout and "nas" in install.stdout
+    query = nas("-sc", "query=bash", env={"COMP_LINE": "nas search strategy=", "COMP_POINT": "20"})
+    assert "strategy=random" in query.stdout.split()
+    query = nas("-sc", "query=bash", env={"COMP_LINE": "nas search datas", "COMP_POINT": "16"})
+    assert "dataset=" in query.stdout.split()
+
+
+def _strip_times(history):
+    for record in history:
+        record.pop("seconds")
+        record.pop("train_seconds", None)
+        record["metrics"].pop("latency_ms", None)
+    return history
+
+
+@pytest.mark.slow
+def test_tiny_search_writes_the_run_directory_contract(nas, tmp_path):
+    out = nas("search", "search.trials=3", "estimator.epochs=1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (run,) = (tmp_path / "outputs" / "search" / "digits-nb201-random").iterdir()
+    assert f"run dir: {run}" in out.stdout
+    for name in (
+        "config.yaml",
+        "history.jsonl",
+        "best.json",
+        "summary.json",
+        "search.log",
+        ".hydra/config.yaml",
+    ):
+        assert (run / name).is_file(), name
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert [r["trial"] for r in history] == [0, 1, 2]
+    for r in history:
+        assert r.keys() >= HISTORY_KEYS and r["status"] == "ok" and r["error"] is None
+        assert 0.0 <= r["metrics"]["val_acc"] <= 1.0
+        assert r["metrics"]["params"] > 0 and r["metrics"]["flops"] > 0
+    best = json.loads((run / "best.json").read_text())
+    assert best["space"] == "nb201"
+    assert best["metrics"]["val_acc"] == max(r["metrics"]["val_acc"] for r in history)
+    assert {"val_acc", "params", "flops"} <= best["metrics"].keys()
+    assert f"arch: {best['arch']}" in out.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["command"] == "search" and summary["status"] == "completed"
+    assert summary["trials"] == 3 and summary["seed"] == 0 and summary["best"] == best
+    assert summary["versions"]["torch"] and "git" in summary
+    log = (run / "search.log").read_text()
+    # Lightning's lines reach the job log, once per trained child.
+    assert log.count("`Trainer.fit` stopped") == 3
+    # The same seed gives the same history (timings aside); json output is one object on stdout.
+    again = nas(
+        "search",
+        "search.trials=3",
+        "estimator.epochs=1",
+        "format=json",
+        "hydra.run.dir=again",
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr
+    summary_again = json.loads(again.stdout)
+    assert summary_again["best"]["arch"] == best["arch"]
+    history_again = [
+        json.loads(line) for line in (tmp_path / "again" / "history.jsonl").read_text().splitlines()
+    ]
+    assert _strip_times(history_again) == _strip_times(history)
+
+
+@pytest.mark.slow
+def test_multirun_makes_one_complete_directory_per_job(nas, tmp_path):
+    out = nas("search", "-m", "seed=0,1", *TINY, "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    seeds = []
+    for job in ("0", "1"):
+        summary = json.loads((tmp_path / "sweep" / job / "summary.json").read_text())
+        assert (
+            summary["status"] == "completed" and (tmp_path / "sweep" / job / "best.json").is_file()
+        )
+        seeds.append(summary["seed"])
+    assert seeds == [0, 1]
+
+
+@pytest.mark.slow
+def test_multirun_over_datasets(nas, tmp_path):
+    out = nas(
+        "search",
+        "-m",
+        "strategy=random",
+        "dataset=digits,fake",
+        *TINY,
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    for job, dataset in (("0", "digits"), ("1", "fake")):
+        overrides = (tmp_path / "sweep" / job / ".hydra" / "overrides.yaml").read_text()
+        assert f"dataset={dataset}" in overrides
+        assert (
+            json.loads((tmp_path / "sweep" / job / "summary.json").read_text())["status"]
+            == "completed"
+        )
+
+
+@pytest.mark.slow
+def test_search_on_cifar10_files_without_download(nas, tmp_path):
+    write_cifar(tmp_path / "data", per_batch=20, n_test=20)
+    out = nas(
+        "search",
+        "dataset=cifar10",
+        "dataset.root=data",
+        "dataset.download=false",
+        "space.cells_per_stage=1",
+        "space.channels=4",
+        *TINY,
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["trials"] == 2
+
+
+BAD_INPUTS = [
+    (["strategy=nope"], "strategy"),
+    (["dataset=nope"], "dataset"),
+    (["space=nope"], "space"),
+    (["search.trials=abc"], "search.trials"),
+    (["search.trials=0"], "search.trials"),
+    (["estimator.epochs=0"], "estimator.epochs"),
+    (["estimator.batch_size=0"], "estimator.batch_size"),
+    (["estimator.batch_size=-4"], "estimator.batch_size"),
+    (["seed=abc"], "seed"),
+    (["no_such_key=1"], "no_such_key"),
+    (["dataset=imagefolder"], "dataset.root"),
+    (["dataset=imagefolder", "dataset.root=missing_folder"], "missing_folder"),
+    (["dataset=cifar10", "dataset.root=nodata", "dataset.download=false"], "cifar-10-batches-py"),
+    (["dataset=mnist", "dataset.root=nodata", "dataset.download=false"], "MNIST/raw"),
+    (["dataset=svhn", "dataset.root=nodata", "dataset.download=false"], "_32x32.mat"),
+    (["hydra.run.dir=a_file/run"], "a_file"),
+    (["format=yaml"], "format"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args,named", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_nonzero_and_touches_nothing(nas, tmp_path, args, named):
+    previous = (
+        tmp_path / "outputs" / "search" / "digits-nb201-random" / "2000-01-01_00-00-00-000000"
+    )
+    previous.mkdir(parents=True)
+    (previous / "best.json").write_text('{"arch": "kept"}')
+    (tmp_path / "a_file").write_text("not a folder")
+    out = nas("search", *TINY, *args, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert lines[0].startswith("nas search: error:") and named in lines[0]
+    assert (previous / "best.json").read_text() == '{"arch": "kept"}'
+    assert sorted(p.name for p in previous.iterdir()) == ["best.json"]
+
+
+def test_full_error_shows_the_traceback(nas, tmp_path):
+    out = nas("search", "search.trials=0", cwd=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
+    assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+@pytest.mark.slow
+def test_wheel_ships_its_configs_and_runs_from_any_folder(tmp_path):
+    """`pip install .` layout: build the wheel, put it first on the path, run from another folder."""
+    root = Path(__file__).resolve().parents[1]
+    wheels = tmp_path / "wheels"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = wheels.glob("nascli-*.whl")
+    import zipfile
+
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    assert (site / "nascli" / "conf" / "search.yaml").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PYTHONPATH": str(site)}
+    import os
+
+    code = "import nascli, nascli.paths as p; print(nascli.__file__); print(p.config_dir())"
+    where = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env={**os.environ, **env},
+    )
+    assert where.stdout.splitlines() == [
+        str(site / "nascli" / "__init__.py"),
+        str(site / "nascli" / "conf"),
+    ]
+    out = subprocess.run(
+        [sys.executable, "-m", "nascli", "search", *TINY, "format=json"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env={**os.environ, **env},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "completed"
+    assert (elsewhere / "outputs" / "search").is_dir()

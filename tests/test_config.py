@@ -1,0 +1,97 @@
+"""Every option of every config group composes, validates and (where cheap) instantiates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict
+
+from nascli.config import instantiate, validate
+from nascli.errors import NascliError
+from nascli.paths import config_dir
+
+CONF = Path(config_dir())
+GROUPS = ["space", "strategy", "estimator", "dataset", "hardware", "trainer", "logger", "paths"]
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="search"):
+        cfg = compose("search", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize("group,option", OPTIONS)
+def test_every_option_composes_and_validates(group, option):
+    extra = ["dataset.root=/tmp/images"] if (group, option) == ("dataset", "imagefolder") else []
+    cfg = _compose(f"{group}={option}", *extra)
+    assert cfg.hydra.runtime.choices[group] == option
+    validate(cfg)
+    if group in ("space", "strategy", "hardware"):
+        target = cfg[group]["_target_"]
+        assert target.startswith("nascli.")
+    if group == "dataset":
+        from nascli.data import sources
+
+        assert hasattr(sources, cfg.dataset.source)
+
+
+def test_run_dir_names_command_dataset_space_strategy():
+    cfg = _compose("dataset=fake")
+    run_dir = OmegaConf.to_container(cfg.hydra.run, resolve=True)["dir"]
+    assert run_dir.startswith("outputs/search/fake-nb201-random/")
+    assert cfg.hydra.sweep.dir.startswith("outputs/multirun/search/")
+
+
+def test_presets_lighten_digits_but_keep_the_published_skeleton_elsewhere():
+    assert _compose().space.cells_per_stage == 1
+    assert _compose("dataset=cifar10").space.cells_per_stage == 5
+    assert _compose("dataset=cifar10").space.channels == 16
+    # A user's own value still wins over the preset.
+    assert _compose("space.cells_per_stage=2").space.cells_per_stage == 2
+
+
+def test_instantiating_the_default_pieces():
+    cfg = _compose()
+    space = instantiate(cfg.space, "space")
+    strategy = instantiate(cfg.strategy, "strategy", space=space, seed=0)
+    estimator = instantiate(cfg.estimator, "estimator", trainer={"accelerator": "cpu"})
+    assert space.canonical(strategy.ask())
+    assert estimator.epochs == cfg.estimator.epochs and callable(estimator.optimizer)
+
+
+def test_targets_outside_the_allow_list_are_refused():
+    cfg = _compose()
+    with open_dict(cfg):
+        cfg.strategy._target_ = "os.system"
+    with pytest.raises(NascliError, match="not allowed"):
+        instantiate(cfg.strategy, "strategy")
+    with open_dict(cfg):
+        cfg.estimator.optimizer._target_ = "subprocess.call"
+    with pytest.raises(NascliError, match="estimator.optimizer._target_"):
+        instantiate(cfg.estimator, "estimator")
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("search.trials=0", "search.trials"),
+        ("search.trials=-3", "search.trials"),
+        ("search.trials=2.5", "search.trials"),
+        ("search.trials=true", "search.trials"),
+        ("search.seconds=0", "search.seconds"),
+        ("estimator.epochs=0", "estimator.epochs"),
+        ("estimator.batch_size=0", "estimator.batch_size"),
+        ("seed=-1", "seed"),
+        ("format=xml", "format"),
+        ("dataset.val_fraction=1.5", "dataset.val_fraction"),
+        ("space.channels=0", "space.channels"),
+    ],
+)
+def test_validation_names_the_key(override, key):
+    with pytest.raises(NascliError, match=key.replace(".", r"\.")):
+        validate(_compose(override))
