@@ -17,7 +17,7 @@ HISTORY_KEYS = {"trial", "arch", "status", "metrics", "error", "seconds"}
 
 def test_help_lists_commands(nas):
     out = nas("--help")
-    assert out.returncode == 0 and "search" in out.stdout
+    assert out.returncode == 0 and "search" in out.stdout and "inspect" in out.stdout
 
 
 def test_unknown_command_is_one_line(nas):
@@ -28,7 +28,7 @@ def test_unknown_command_is_one_line(nas):
 def test_search_help_shows_groups_and_options(nas):
     out = nas("search", "--help")
     assert out.returncode == 0
-    for line in ("space: nb201", "strategy: random", "trainer: cpu, gpu"):
+    for line in ("space: darts, nb201", "strategy: random", "trainer: cpu, gpu"):
         assert line in out.stdout
     assert "digits" in out.stdout and "imagefolder" in out.stdout
 

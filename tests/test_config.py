@@ -18,9 +18,9 @@ GROUPS = ["space", "strategy", "estimator", "dataset", "hardware", "trainer", "l
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
 
 
-def _compose(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="search"):
-        cfg = compose("search", overrides=list(overrides), return_hydra_config=True)
+def _compose(*overrides: str, command: str = "search"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name=command):
+        cfg = compose(command, overrides=list(overrides), return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     return cfg
 
@@ -38,6 +38,19 @@ def test_every_option_composes_and_validates(group, option):
         from nascli.data import sources
 
         assert hasattr(sources, cfg.dataset.source)
+
+
+@pytest.mark.parametrize("command", [p.stem for p in sorted(CONF.glob("*.yaml"))])
+def test_every_command_config_composes(command):
+    cfg = (
+        _compose("arch=DARTS_V2", "space=darts", command=command)
+        if command == "inspect"
+        else _compose(command=command)
+    )
+    validate(cfg)
+    assert OmegaConf.to_container(cfg.hydra.run, resolve=True)["dir"].startswith(
+        f"outputs/{command}/"
+    )
 
 
 def test_run_dir_names_command_dataset_space_strategy():

@@ -9,6 +9,7 @@ import sys
 
 COMMANDS = {
     "search": "search a space for the best architecture (sample-based strategies)",
+    "inspect": "build an architecture's network: params, FLOPs, latency, and a picture of its cell",
 }
 USAGE = "usage: nas <command> [hydra overrides...] [-m] [--help | --cfg job | --info]"
 
@@ -43,6 +44,18 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(lines) if lines else type(exc).__name__
 
 
+def quote_arch(arg: str) -> str:
+    """`arch=<text>` -> `arch="<text>"`, so arch strings (|, ~, brackets, commas) paste as they are.
+
+    Hydra's override grammar would otherwise read them as lists or reject them. A value the user
+    quoted already is left alone.
+    """
+    key, sep, value = arg.partition("=")
+    if not sep or key.lstrip("+~") != "arch" or not value or value[0] in "'\"":
+        return arg
+    return f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+
+
 def main() -> None:
     argv = sys.argv[1:]
     command = None
@@ -67,7 +80,7 @@ def main() -> None:
         sys.exit(2)
 
     os.environ["NASCLI_COMMAND"] = command
-    sys.argv = [sys.argv[0], *argv]
+    sys.argv = [sys.argv[0], *(quote_arch(a) for a in argv)]
     if "NASCLI_TRACEBACK" not in os.environ:
         os.environ["NASCLI_TRACEBACK"] = "1" if os.environ.get("HYDRA_FULL_ERROR") == "1" else "0"
     # Let exceptions reach us raw, so that user errors print as one line (see _describe).

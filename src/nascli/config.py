@@ -89,8 +89,19 @@ RULES: dict[str, Rule] = {
 }
 
 
+# What to say when a required top-level key is missing.
+REQUIRED_HINTS = {
+    "arch": "give an arch string, a published name (space=darts: DARTS_V2, ...) or a run directory: arch=...",
+}
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise NascliError naming the first key whose value has the wrong type or range."""
+    for key in cfg:
+        if OmegaConf.is_missing(cfg, key):
+            raise NascliError(
+                f"{key} is required; {REQUIRED_HINTS.get(str(key), f'set {key}=<value>')}"
+            )
     for group in ("dataset", "space", "strategy", "estimator", "hardware"):
         node = cfg.get(group)
         for key in node or ():

@@ -19,6 +19,9 @@ class DivergedError(RuntimeError):
 class Classifier(pl.LightningModule):
     """Train `net` with `optimizer(params)` and an optional `scheduler(optimizer)` stepped per epoch.
 
+    A net that returns (logits, aux_logits) in training (the DARTS auxiliary head) adds
+    `auxiliary_weight` x the auxiliary loss.
+
     Metrics are accumulated over the epoch and logged once (train/loss, train/acc, val/acc,
     test/acc): a log call per step costs more than a tiny child's step.
     """
@@ -29,8 +32,10 @@ class Classifier(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         channels_last: bool = False,
+        auxiliary_weight: float = 0.4,
     ) -> None:
         super().__init__()
+        self.auxiliary_weight = auxiliary_weight
         self.net = net.to(memory_format=torch.channels_last) if channels_last else net
         self.make_optimizer, self.make_scheduler = optimizer, scheduler
         self.channels_last = channels_last
@@ -69,8 +74,11 @@ class Classifier(pl.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         x, y = batch
-        logits = self(x)
+        out = self(x)
+        logits, aux = out if isinstance(out, tuple) else (out, None)
         loss = F.cross_entropy(logits, y)
+        if aux is not None:
+            loss = loss + self.auxiliary_weight * F.cross_entropy(aux, y)
         if not math.isfinite(loss.item()):
             raise DivergedError(
                 f"training loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}"

@@ -77,6 +77,37 @@ class RunDir:
         write_text_atomic(self.path / name, text)
 
 
+def resolve_arch(value: str, space: Any, space_name: str) -> str:
+    """An `arch=` value as the space's canonical text: arch text, a published name, or a run
+    directory (its best.json), which must come from the same space."""
+    from nascli.errors import NascliError
+
+    candidate = Path(value).expanduser()
+    try:
+        is_run_dir = candidate.is_dir()
+    except OSError:  # arch text longer than a file name can be
+        is_run_dir = False
+    if is_run_dir:
+        best_path = candidate / BEST
+        if not best_path.is_file():
+            raise NascliError(
+                f"arch={value} is a folder without {BEST}; give a finished run directory or an arch string"
+            )
+        try:
+            best = json.loads(best_path.read_text(encoding="utf-8"))
+            arch, from_space = best["arch"], best["space"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NascliError(
+                f"arch={value}: {best_path} is not a valid best.json ({exc}); give an arch string instead"
+            ) from exc
+        if from_space != space_name:
+            raise NascliError(
+                f"arch={value} comes from space={from_space}, not space={space_name}; add space={from_space}"
+            )
+        value = arch
+    return space.canonical(value)
+
+
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in ("nascli", "torch", "torchvision", "pytorch-lightning", "hydra-core", "omegaconf"):

@@ -40,6 +40,10 @@ class Space(ABC):
     def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
         """The child network (an nn.Module) for `arch` on inputs of `input_shape` (C, H, W)."""
 
+    def graphs(self, arch: str) -> list[dict[str, Any]]:
+        """The cell(s) of `arch` as graphs for nascli.draw (empty where a space has no cell picture)."""
+        return []
+
     # -- generic operations over the index tuple ----------------------------------------------
     @property
     def size(self) -> int:

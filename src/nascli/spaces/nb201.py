@@ -78,6 +78,18 @@ class NB201Space(Space):
     def format(self, indices: Sequence[int]) -> str:
         return format_ops([OPS[i] for i in indices])
 
+    def graphs(self, arch: str) -> list[dict[str, Any]]:
+        ops = parse_ops(arch)
+        edges = [
+            (str(src), str(dst), op)
+            for (dst, src), op in zip(EDGES, ops, strict=True)
+            if op != "none"
+        ]
+        kinds = {"0": "input", "3": "output"}
+        return [
+            {"title": "nb201 cell", "nodes": ["0", "1", "2", "3"], "edges": edges, "kinds": kinds}
+        ]
+
     def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
         from nascli.spaces.nb201_net import NB201Network
 

@@ -1,0 +1,64 @@
+"""`nas inspect`: the network, its counts and cost, its picture, arch= in every form."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import TINY
+
+ALL_3X3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+@pytest.mark.slow
+def test_inspect_darts_v2_as_json(nas, tmp_path):
+    out = nas(
+        "inspect",
+        "space=darts",
+        "arch=DARTS_V2",
+        "dataset=cifar10",
+        "format=json",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)  # stdout holds the JSON object and nothing else
+    assert result["params"] == 3_349_342 and result["params_with_auxiliary"] > result["params"]
+    assert result["flops"] > 0 and result["latency_ms"] > 0
+    assert result["arch"].startswith("Genotype(normal=[('sep_conv_3x3', 0)")
+    for suffix in (".png", ".svg"):
+        assert (tmp_path / "run" / f"cell{suffix}").stat().st_size > 1000
+    assert sorted(result["pictures"]) == sorted(
+        str(tmp_path / "run" / f"cell{s}") for s in (".png", ".svg")
+    )
+
+
+@pytest.mark.slow
+def test_inspect_takes_a_pasted_arch_string_and_a_run_directory(nas, tmp_path):
+    out = nas("inspect", f"arch={ALL_3X3}", "dataset=cifar10", "format=json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["params"] == 1_531_546
+
+    search = nas("search", *TINY, "hydra.run.dir=search_run", cwd=tmp_path)
+    assert search.returncode == 0, search.stderr
+    best = json.loads((tmp_path / "search_run" / "best.json").read_text())
+    out = nas("inspect", "arch=search_run", "format=json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["arch"] == best["arch"]
+    wrong_space = nas("inspect", "space=darts", "arch=search_run", cwd=tmp_path)
+    assert wrong_space.returncode == 2 and "space=nb201" in wrong_space.stderr
+
+
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        ([], "arch is required"),
+        (["space=darts", "arch=DARTS_V9"], "DARTS_V9"),
+        (["arch=|nor_conv_3x3~0|+|bad|"], "nb201 arch"),
+    ],
+)
+def test_inspect_bad_input_is_one_line(nas, tmp_path, args, named):
+    out = nas("inspect", *args, cwd=tmp_path)
+    assert out.returncode == 2 and out.stdout == ""
+    assert len(out.stderr.strip().splitlines()) == 1 and named in out.stderr
