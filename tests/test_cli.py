@@ -28,9 +28,10 @@ def test_unknown_command_is_one_line(nas):
 def test_search_help_shows_groups_and_options(nas):
     out = nas("search", "--help")
     assert out.returncode == 0
-    for line in ("space: darts, nb201", "strategy: random", "trainer: cpu, gpu"):
-        assert line in out.stdout
-    assert "digits" in out.stdout and "imagefolder" in out.stdout
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    for group in ("space", "strategy", "estimator", "dataset", "hardware", "trainer", "logger"):
+        options = ", ".join(sorted(p.stem for p in (conf / group).glob("*.yaml")))
+        assert f"{group}: {options}" in out.stdout
 
 
 def test_cfg_job_and_info_answer_without_importing_torch(tmp_path):
@@ -273,3 +274,25 @@ def test_wheel_ships_its_configs_and_runs_from_any_folder(tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["status"] == "completed"
     assert (elsewhere / "outputs" / "search").is_dir()
+
+
+@pytest.mark.slow
+def test_every_sample_based_strategy_in_one_sweep(nas, tmp_path):
+    strategies = ["random", "evolution", "local", "bo"]
+    out = nas(
+        "search",
+        "-m",
+        f"strategy={','.join(strategies)}",
+        "search.trials=3",
+        "estimator.epochs=1",
+        "logger=none",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    for job, name in enumerate(strategies):
+        run = tmp_path / "sweep" / str(job)
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["status"] == "completed" and summary["trials"] == 3, name
+        assert f"strategy={name}" in (run / ".hydra" / "overrides.yaml").read_text()
+        assert (run / "strategy_state.json").is_file()

@@ -30,10 +30,17 @@ def _check_targets(node: Any, where: str) -> None:
 
 def instantiate(node: DictConfig, where: str, **kwargs: Any) -> Any:
     """hydra's instantiate, after checking every `_target_` below `node` against the allow-list."""
+    from hydra.errors import InstantiationException
     from hydra.utils import instantiate as hydra_instantiate
 
     _check_targets(node, where)
-    return hydra_instantiate(node, **kwargs)
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        # A constructor's own NascliError is the message the user should see, unwrapped.
+        if isinstance(exc.__cause__, NascliError):
+            raise exc.__cause__ from None
+        raise
 
 
 def _is_int(v: Any) -> bool:

@@ -1,0 +1,115 @@
+"""Bayesian optimisation through Optuna's ask-and-tell API (TPE by default, Gaussian process as an
+option) over the space's categorical encoding. The surrogate is Optuna's; nothing here models."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nascli.errors import NascliError
+from nascli.strategies.base import Strategy
+
+SAMPLERS = ("tpe", "gp")
+
+
+class BayesianOptimisation(Strategy):
+    """Each decision of the space is one categorical parameter.
+
+    The state is the list of told results: every ask rebuilds the study from it with a sampler
+    seeded by (seed, number told), so a resumed search proposes exactly what an uninterrupted one
+    would. A proposal already evaluated is told its known result and asked again (`retries` times),
+    then replaced by a random unseen architecture: no duplicates while the space has unseen ones.
+
+    Args:
+        sampler: tpe | gp.
+        startup_trials: random proposals before the surrogate takes over.
+        objective: the metric to maximise.
+    """
+
+    def __init__(
+        self,
+        space,
+        seed: int = 0,
+        sampler: str = "tpe",
+        startup_trials: int = 10,
+        objective: str = "val_acc",
+        retries: int = 10,
+    ) -> None:
+        super().__init__(space, seed)
+        if sampler not in SAMPLERS:
+            raise NascliError(
+                f"strategy.sampler={sampler} is not known; choose one of {', '.join(SAMPLERS)}"
+            )
+        self.sampler_name, self.startup_trials = sampler, startup_trials
+        self.objective, self.retries = objective, retries
+        self.told: list[tuple[list[int], float | None]] = []  # (encoding, value or None if failed)
+        self.seen: set[str] = set()
+
+    def _distributions(self) -> dict[str, Any]:
+        from optuna.distributions import CategoricalDistribution
+
+        return {
+            f"d{i}": CategoricalDistribution(list(range(n)))
+            for i, n in enumerate(self.space.cardinalities)
+        }
+
+    def _study(self):
+        import optuna
+        from optuna.trial import TrialState, create_trial
+
+        optuna.logging.set_verbosity(logging.WARNING)
+        seed = self.seed * 1_000_003 + len(self.told)
+        if self.sampler_name == "gp":
+            sampler = optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.startup_trials)
+        else:
+            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.startup_trials)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        dists = self._distributions()
+        for encoding, value in self.told:
+            params = {f"d{i}": v for i, v in enumerate(encoding)}
+            state = TrialState.COMPLETE if value is not None else TrialState.FAIL
+            study.add_trial(
+                create_trial(params=params, distributions=dists, value=value, state=state)
+            )
+        return study, dists
+
+    def ask(self) -> str:
+        from optuna.trial import TrialState
+
+        study, dists = self._study()
+        known = {self.space.format(enc): value for enc, value in self.told}
+        for _ in range(self.retries):
+            trial = study.ask(dists)
+            arch = self.space.decode([trial.params[f"d{i}"] for i in range(len(dists))])
+            if arch not in self.seen:
+                self.seen.add(arch)
+                return arch
+            # Already proposed: tell the surrogate what it is worth so that it looks elsewhere.
+            value = known.get(arch)
+            if value is None:
+                study.tell(trial, state=TrialState.FAIL)
+            else:
+                study.tell(trial, value)
+        for _ in range(100):
+            arch = self.space.sample(self.rng)
+            if arch not in self.seen:
+                break
+        self.seen.add(arch)
+        return arch
+
+    def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
+        self.seen.add(arch)
+        value = None if metrics is None else float(metrics[self.objective])
+        self.told.append((self.space.encode(arch), value))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "told": [[enc, value] for enc, value in self.told],
+            "seen": sorted(self.seen),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.told = [(list(enc), value) for enc, value in state["told"]]
+        self.seen = set(state["seen"])

@@ -1,0 +1,71 @@
+"""Regularized (aging) evolution, Real et al. 2019: tournament selection, mutation, and the oldest
+member leaves the population each time a child joins."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from nascli.errors import NascliError
+from nascli.strategies.base import Strategy
+
+
+class RegularizedEvolution(Strategy):
+    """The first `population` proposals are random; after that each proposal mutates the fittest of
+    `sample_size` members drawn at random. With probability `crossover`, the child first takes each
+    decision from one of two tournament winners.
+
+    Args:
+        objective: the metric to maximise.
+    """
+
+    def __init__(
+        self,
+        space,
+        seed: int = 0,
+        population: int = 10,
+        sample_size: int = 3,
+        crossover: float = 0.0,
+        objective: str = "val_acc",
+    ) -> None:
+        super().__init__(space, seed)
+        if population < 1 or not 1 <= sample_size <= population:
+            raise NascliError(
+                f"strategy.sample_size={sample_size} must be between 1 and strategy.population={population}"
+            )
+        self.population_size, self.sample_size = population, sample_size
+        self.crossover, self.objective = crossover, objective
+        self.population: deque[tuple[str, float]] = deque()
+        self.asked = 0
+
+    def _tournament(self) -> str:
+        contenders = self.rng.sample(list(self.population), self.sample_size)
+        return max(contenders, key=lambda member: member[1])[0]
+
+    def ask(self) -> str:
+        self.asked += 1
+        if self.asked <= self.population_size or not self.population:
+            return self.space.sample(self.rng)
+        parent = self._tournament()
+        if self.crossover > 0 and self.rng.random() < self.crossover:
+            parent = self.space.crossover(parent, self._tournament(), self.rng)
+        return self.space.mutate(parent, self.rng)
+
+    def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
+        if metrics is None:  # a failed child never joins
+            return
+        self.population.append((arch, float(metrics[self.objective])))
+        if len(self.population) > self.population_size:
+            self.population.popleft()  # the oldest dies, however fit
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "population": [list(m) for m in self.population],
+            "asked": self.asked,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.population = deque((arch, fitness) for arch, fitness in state["population"])
+        self.asked = state["asked"]
