@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 import torch
 from hypothesis import given, settings
@@ -104,26 +102,6 @@ def test_bad_genotypes_name_the_bad_part(bad, part):
         ArchError, match=part.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")
     ):
         resolve(bad)
-
-
-genotype_indices = st.builds(
-    lambda seed: DartsSpace().sample(random.Random(seed)), st.integers(0, 2**32)
-)
-
-
-@settings(max_examples=100, deadline=None)
-@given(genotype_indices, genotype_indices, st.integers(0, 2**32))
-def test_space_operations_round_trip(a, b, seed):
-    space, rng = DartsSpace(), random.Random(seed)
-    assert space.canonical(a) == a == space.decode(space.encode(a))
-    assert len(space.vector(a)) == sum(space.cardinalities)
-    mutant = space.mutate(a, rng)
-    assert sum(x != y for x, y in zip(space.encode(a), space.encode(mutant), strict=True)) == 1
-    child = space.crossover(a, b, rng)
-    assert all(
-        c in (x, y)
-        for c, x, y in zip(space.encode(child), space.encode(a), space.encode(b), strict=True)
-    )
 
 
 @settings(max_examples=300, deadline=None)

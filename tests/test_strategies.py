@@ -38,6 +38,16 @@ def _fitness(arch: str) -> float:
     return arch.count("nor_conv_3x3") / 6
 
 
+def _best_of(strategy, budget: int) -> float:
+    """Run ask/tell for `budget` proposals on _fitness; the best value seen."""
+    best = 0.0
+    for _ in range(budget):
+        arch = strategy.ask()
+        strategy.tell(arch, {"val_acc": _fitness(arch)})
+        best = max(best, _fitness(arch))
+    return best
+
+
 def test_evolution_population_never_exceeds_p_and_the_oldest_leaves():
     from nascli.strategies.evolution import RegularizedEvolution
 
@@ -72,11 +82,7 @@ def test_evolution_failed_children_never_join_and_search_improves():
     strategy = RegularizedEvolution(NB201Space(), seed=2, population=10, sample_size=3)
     strategy.tell(strategy.ask(), None)
     assert not strategy.population
-    best = 0.0
-    for _ in range(400):
-        arch = strategy.ask()
-        strategy.tell(arch, {"val_acc": _fitness(arch)})
-        best = max(best, _fitness(arch))
+    best = _best_of(strategy, 400)
     # It climbs to the one optimum of this easy objective; 400 random samples find it 2.5 % of the time.
     assert best == 1.0
 
@@ -136,13 +142,7 @@ def test_local_search_restarts_at_a_local_optimum():
 def test_local_search_reaches_the_optimum_of_a_smooth_objective():
     from nascli.strategies.local import LocalSearch
 
-    strategy = LocalSearch(NB201Space(), seed=4)
-    best = 0.0
-    for _ in range(200):
-        arch = strategy.ask()
-        strategy.tell(arch, {"val_acc": _fitness(arch)})
-        best = max(best, _fitness(arch))
-    assert best == 1.0
+    assert _best_of(LocalSearch(NB201Space(), seed=4), 200) == 1.0
 
 
 def test_every_strategy_resumes_from_its_state_dict():
@@ -204,16 +204,8 @@ def test_bo_beats_random_on_a_smooth_objective():
     """With the same budget, TPE finds better cells than random search on this objective (seeds 0..4)."""
     from nascli.strategies.bo import BayesianOptimisation
 
-    def best_of(strategy, budget=60):
-        best = 0.0
-        for _ in range(budget):
-            arch = strategy.ask()
-            strategy.tell(arch, {"val_acc": _fitness(arch)})
-            best = max(best, _fitness(arch))
-        return best
-
-    bo = [best_of(BayesianOptimisation(NB201Space(), seed=s)) for s in range(5)]
-    rs = [best_of(RandomSearch(NB201Space(), seed=s)) for s in range(5)]
+    bo = [_best_of(BayesianOptimisation(NB201Space(), seed=s), 60) for s in range(5)]
+    rs = [_best_of(RandomSearch(NB201Space(), seed=s), 60) for s in range(5)]
     assert sum(bo) > sum(rs)
 
 

@@ -13,19 +13,10 @@ from typing import Any
 
 from nascli.spaces.base import ArchError, Space
 from nascli.spaces.darts_genotypes import NAMED
-from nascli.spaces.genotype import Genotype, format_genotype, parse_genotype
+from nascli.spaces.genotype import ALL_OPS, Genotype, format_genotype, parse_genotype
 
-# The DARTS search primitives, in the DARTS code base's order.
-PRIMITIVES = (
-    "none",
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-)
+# The DARTS search primitives are the first eight ops the code base can build, in its order.
+PRIMITIVES = ALL_OPS[:8]
 CHOICE_OPS = PRIMITIVES[1:]
 STEPS = 4
 CONCAT = (2, 3, 4, 5)
