@@ -7,10 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nascli.hardware.cost import count_params
 from nascli.spaces.base import ArchError
 from nascli.spaces.darts import DartsSpace, resolve
 from nascli.spaces.darts_genotypes import NAMED
-from nascli.spaces.darts_net import inference_params
 from nascli.spaces.genotype import format_genotype, parse_genotype
 
 # Parameter counts the papers report (millions, auxiliary head excluded), with the DARTS evaluation
@@ -22,18 +22,18 @@ IMAGENET_PAPERS = {"DARTS_V2": 4.7, "PC_DARTS_IMAGENET": 5.3, "PDARTS": 4.9}
 @pytest.mark.parametrize("name,millions", CIFAR10_PAPERS.items())
 def test_cifar10_evaluation_network_counts_match_the_papers(name, millions):
     net = DartsSpace(channels=36, layers=20, auxiliary=True).build(name, (3, 32, 32), 10)
-    assert round(inference_params(net) / 1e6, 1) == millions
+    assert round(count_params(net) / 1e6, 1) == millions
 
 
 @pytest.mark.parametrize("name,millions", IMAGENET_PAPERS.items())
 def test_imagenet_mobile_network_counts_match_the_papers(name, millions):
     net = DartsSpace(channels=48, layers=14, imagenet_stem=True).build(name, (3, 224, 224), 1000)
-    assert round(inference_params(net) / 1e6, 1) == millions
+    assert round(count_params(net) / 1e6, 1) == millions
 
 
 def test_darts_v2_exact_count_and_auxiliary_output():
     net = DartsSpace().build("DARTS_V2", (3, 32, 32), 10)
-    assert inference_params(net) == 3_349_342
+    assert count_params(net) == 3_349_342
     net.train()
     logits, aux = net(torch.randn(2, 3, 32, 32))
     assert logits.shape == aux.shape == (2, 10)

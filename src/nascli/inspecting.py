@@ -41,10 +41,8 @@ def run_inspect(cfg: DictConfig) -> dict[str, Any]:
     torch.manual_seed(0)
     net = space.build(arch, input_shape, num_classes)
     net.eval()
-    total = count_params(net)
-    inference = sum(
-        p.numel() for name, p in net.named_parameters() if not name.startswith("auxiliary_head")
-    )
+    total = count_params(net, inference=False)
+    inference = count_params(net)
     result: dict[str, Any] = {
         "space": space_name,
         "arch": arch,

@@ -9,8 +9,14 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def count_params(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
+def count_params(net: nn.Module, inference: bool = True) -> int:
+    """Parameters; with `inference`, those used at inference only (auxiliary heads excluded, as
+    papers count)."""
+    return sum(
+        p.numel()
+        for name, p in net.named_parameters()
+        if not (inference and name.startswith("auxiliary_head"))
+    )
 
 
 def count_flops(net: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> int:

@@ -155,13 +155,6 @@ class DartsNetwork(nn.Module):
         return (logits, aux) if aux is not None else logits
 
 
-def inference_params(net: nn.Module) -> int:
-    """Parameters used at inference: the auxiliary head excluded, as papers count."""
-    return sum(
-        p.numel() for name, p in net.named_parameters() if not name.startswith("auxiliary_head")
-    )
-
-
 def build_network(
     genotype: Genotype, input_shape: Sequence[int], num_classes: int, **kwargs
 ) -> DartsNetwork:
