@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import re
 import sys
 
 COMMANDS = {
@@ -140,12 +141,18 @@ def _is_user_error(exc: BaseException) -> bool:
 def _describe(exc: BaseException) -> str:
     from nascli.errors import NascliError
 
+    # Our own message, when Hydra or OmegaConf wrapped it (a resolver or constructor raised it).
+    inner = exc.__cause__ or exc.__context__
+    if not isinstance(exc, NascliError) and isinstance(inner, NascliError):
+        exc = inner
+
     if isinstance(exc, OSError) and exc.filename:
         return (
             f"cannot write '{exc.filename}' ({exc.strerror}); choose a writable folder with "
             "hydra.run.dir=... (or hydra.sweep.dir=... under -m)"
         )
-    message = _one_line(exc)
+    # OmegaConf drops the cause of a resolver's error and prefixes its message; keep only ours.
+    message = re.sub(r"^NascliError raised while resolving interpolation: ", "", _one_line(exc))
     cause = exc.__cause__
     if cause is not None and not isinstance(exc, NascliError) and _one_line(cause) not in message:
         message = f"{message} ({_one_line(cause)})"

@@ -4,11 +4,35 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nascli.errors import NascliError
+
+
+def _run_dir(resume: str | None, fresh: str) -> str:
+    """hydra.run.dir: a resumed search continues in its own folder (checked here, before Hydra
+    would create a missing one)."""
+    if not resume:
+        return fresh
+    if not Path(str(resume)).expanduser().is_dir():
+        raise NascliError(
+            f"resume={resume} is not a folder; give the run directory of the search to continue"
+        )
+    return str(resume)
+
+
+def _hydra_subdir(resume: str | None, stamp: str) -> str:
+    """hydra.output_subdir: a resumed run keeps the original .hydra/ and records itself beside it."""
+    return f".hydra/resume-{stamp}" if resume else ".hydra"
+
+
+for _name, _fn in (("nascli.run_dir", _run_dir), ("nascli.hydra_subdir", _hydra_subdir)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _fn)
+
 
 # Only these may be built from a config; a config read back from disk can name nothing else.
 ALLOWED_TARGETS = ("nascli.", "torch.optim.", "torch.nn.", "pytorch_lightning.", "torchvision.")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from typing import Any
 
@@ -25,6 +28,7 @@ from rich.table import Table
 
 from nascli.config import instantiate
 from nascli.errors import NascliError
+from nascli.results.resume import load_resume
 from nascli.results.run_dir import (
     BEST,
     CONFIG,
@@ -36,6 +40,31 @@ from nascli.results.run_dir import (
 )
 
 log = logging.getLogger("nascli.search")
+
+
+class StopRequested(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM (a cluster's pre-emption) arrived: finish writing, then stop."""
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """While searching, SIGINT and SIGTERM raise StopRequested. Lightning turns an interrupt inside
+    `fit` into SystemExit(1), so the search also checks `requested` to tell the two apart."""
+    state = {"signal": None}
+
+    def handler(signum, frame):
+        state["signal"] = signum
+        raise StopRequested(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield state
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def trial_seed(seed: int, trial: int) -> int:
@@ -67,8 +96,15 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     logging.captureWarnings(True)
     hydra_cfg = HydraConfig.get()
     run = RunDir(hydra_cfg.runtime.output_dir)
-    run.write_text(CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
-    space_name = hydra_cfg.runtime.choices.get("space", "")
+    history: list[dict[str, Any]] = []
+    if cfg.get("resume"):
+        resumed = load_resume(cfg.resume, cfg, list(hydra_cfg.overrides.task))
+        cfg, history = resumed.cfg, resumed.history
+        space_name = resumed.choices.get("space", "")
+        log.info("resuming %s after %d finished trials", run.path, len(history))
+    else:
+        run.write_text(CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+        space_name = hydra_cfg.runtime.choices.get("space", "")
     torch.manual_seed(cfg.seed)
 
     space = instantiate(cfg.space, "space")
@@ -86,16 +122,24 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         data.num_classes,
     )
 
+    restore_strategy(strategy, run, history)
     trials, seconds = cfg.search.trials, cfg.search.seconds
     max_failures = cfg.search.get("max_failures")
-    history: list[dict[str, Any]] = []
     status, stop_reason, error = "completed", "trials", None
-    start = time.perf_counter()
+    # The budget counts what was done before a resume.
+    start = time.perf_counter() - sum(r.get("seconds", 0.0) for r in history)
     err_console = Console(stderr=True)
+    stop: dict[str, Any] = {"signal": None}
     try:
-        with _progress(err_console) as progress:
-            task = progress.add_task("search", total=trials, best="-")
-            for trial in range(trials):
+        with stop_on_signals() as stop, _progress(err_console) as progress:
+            best = choose_best(history)
+            task = progress.add_task(
+                "search",
+                total=trials,
+                completed=len(history),
+                best=f"{best['metrics']['val_acc']:.4f}" if best else "-",
+            )
+            for trial in range(len(history), trials):
                 if seconds is not None and time.perf_counter() - start >= seconds:
                     stop_reason = "seconds"
                     break
@@ -105,7 +149,9 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                 strategy.tell(
                     record["arch"], record["metrics"] if record["status"] == "ok" else None
                 )
-                run.write_json(STRATEGY_STATE, strategy.state_dict())
+                run.write_json(
+                    STRATEGY_STATE, {"trials": len(history), "state": strategy.state_dict()}
+                )
                 best = choose_best(history)
                 progress.update(
                     task, advance=1, best=f"{best['metrics']['val_acc']:.4f}" if best else "-"
@@ -121,9 +167,14 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         if error is None and not any(r["status"] == "ok" for r in history):
             status = "failed"
             error = f"none of the {len(history)} trials finished (last error: {history[-1]['error'] if history else '-'})"
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and stop["signal"] is None:
+            raise  # a real exit, not our stop request in Lightning's clothes
         status, stop_reason = "interrupted", "interrupted"
-        raise
+        log.warning(
+            "interrupted after %d trials; resume with: nas search resume=%s", len(history), run.path
+        )
+        raise StopRequested() from None
     finally:
         summary = _finish(
             cfg, run, space_name, history, status, stop_reason, error, time.perf_counter() - start
@@ -133,6 +184,35 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         raise NascliError(f"{error}; see {run.path / 'history.jsonl'}")
     _report(cfg, run, summary)
     return summary
+
+
+def restore_strategy(strategy, run: RunDir, history: list[dict[str, Any]]) -> None:
+    """Bring a fresh strategy to where it was after `history`: from its saved state when that
+    matches the history, else by replaying the history through ask/tell (each proposal checked)."""
+    if not history:
+        return
+    saved = run.path / STRATEGY_STATE
+    try:
+        state = json.loads(saved.read_text(encoding="utf-8"))
+        if state["trials"] == len(history):
+            strategy.load_state_dict(state["state"])
+            return
+        log.warning(
+            "%s is from trial %s, the history has %d trials: replaying",
+            saved,
+            state["trials"],
+            len(history),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("cannot use %s (%s): replaying the history", saved, exc)
+    for record in history:
+        proposed = strategy.ask()
+        if proposed != record["arch"]:
+            raise NascliError(
+                f"resume={run.path}: the strategy state is missing or damaged and replaying the history proposes "
+                f"{proposed} at trial {record['trial']}, where the history has {record['arch']}; it cannot be resumed"
+            )
+        strategy.tell(record["arch"], record["metrics"] if record["status"] == "ok" else None)
 
 
 def _check_builds(space, data) -> None:
@@ -200,6 +280,7 @@ def _finish(cfg, run, space_name, history, status, stop_reason, error, seconds) 
         "seconds": round(seconds, 3),
         "seed": cfg.seed,
         "run_dir": str(run.path),
+        "resumed": bool(cfg.get("resume")),
         "best": best_json,
         "versions": package_versions(),
         "git": git_commit(),

@@ -1,0 +1,101 @@
+"""Read an interrupted run back: its config, its group choices and its finished trials."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from nascli.errors import NascliError
+from nascli.results.run_dir import CONFIG, HISTORY, RunDir
+
+log = logging.getLogger(__name__)
+
+# What a resumed search may change: its budgets and how it reports.
+RESUMABLE_KEYS = ("search.trials", "search.seconds", "search.max_failures", "format")
+
+
+@dataclass
+class Resumed:
+    cfg: DictConfig
+    choices: dict[str, str]
+    history: list[dict[str, Any]]
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def read_history(run: Path) -> list[dict[str, Any]]:
+    """Finished trials, in order. A torn last line (a write cut short) is dropped with a warning
+    and removed from the file, so that appending goes on cleanly; any other damage is an error."""
+    path = run / HISTORY
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not {"trial", "arch", "status"} <= record.keys():
+                raise ValueError("not a trial record")
+        except ValueError as exc:
+            if number == len(lines):
+                log.warning("%s: dropped a torn last line (%d characters)", path, len(line))
+                RunDir(run).write_text(HISTORY, "".join(json.dumps(r) + "\n" for r in records))
+                break
+            raise NascliError(
+                f"resume={run}: {HISTORY} line {number} is corrupt ({exc}); fix or delete that line and resume again"
+            ) from exc
+        if record["trial"] != len(records):
+            raise NascliError(
+                f"resume={run}: {HISTORY} line {number} is trial {record['trial']}, expected {len(records)}; "
+                "the history is not from one search"
+            )
+        records.append(record)
+    return records
+
+
+def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resumed:
+    """The config, choices and history of run `resume`, with the budget overrides of this call."""
+    run = Path(resume).expanduser()
+    if not run.is_dir():
+        raise NascliError(
+            f"resume={resume} is not a folder; give the run directory of the search to continue"
+        )
+    if not (run / CONFIG).is_file() or not (run / ".hydra" / "hydra.yaml").is_file():
+        raise NascliError(
+            f"resume={resume} has no {CONFIG} or .hydra/hydra.yaml; it is not a nascli search run directory"
+        )
+    changed = [
+        o
+        for o in overrides
+        if _override_key(o) not in ("resume", *RESUMABLE_KEYS)
+        and not _override_key(o).startswith("hydra.")
+    ]
+    if changed:
+        raise NascliError(
+            f"resume={resume} continues that search with its own config; drop '{changed[0]}' "
+            f"(only {', '.join(RESUMABLE_KEYS)} may change)"
+        )
+    try:
+        cfg = OmegaConf.load(run / CONFIG)
+        hydra_record = OmegaConf.load(run / ".hydra" / "hydra.yaml")
+        choices = dict(OmegaConf.to_container(hydra_record.hydra.runtime.choices))
+    except Exception as exc:
+        raise NascliError(
+            f"resume={resume}: cannot read its {CONFIG} or .hydra/hydra.yaml ({exc}); it cannot be resumed"
+        ) from exc
+    if cfg.get("search") is None or cfg.get("strategy") is None:
+        raise NascliError(f"resume={resume}: {CONFIG} is not the config of a search")
+    for key in RESUMABLE_KEYS:
+        if any(_override_key(o) == key for o in overrides):
+            OmegaConf.update(cfg, key, OmegaConf.select(current, key), force_add=True)
+    cfg.resume = str(run)
+    return Resumed(cfg, choices, read_history(run))

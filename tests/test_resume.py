@@ -1,0 +1,139 @@
+"""Resume: a search killed at any point continues to the same history as an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from nascli.errors import NascliError
+from nascli.results.resume import read_history
+from tests.conftest import NAS
+
+ARGS = [
+    "strategy=evolution",
+    "strategy.population=3",
+    "strategy.sample_size=2",
+    "search.trials=6",
+    "estimator.epochs=1",
+    "logger=none",
+]
+
+
+def _history(run: Path) -> list[tuple]:
+    """What must match between runs: trial, arch, status and the accuracy (timings aside)."""
+    records = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    return [(r["trial"], r["arch"], r["status"], r["metrics"].get("val_acc")) for r in records]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    where = tmp_path_factory.mktemp("reference")
+    out = subprocess.run(
+        [NAS, "search", *ARGS, "hydra.run.dir=run"],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    return _history(where / "run")
+
+
+def _kill_after(cwd: Path, lines: int, sig: int = signal.SIGKILL) -> Path:
+    """Start a search and send it `sig` once `lines` trials are in its history."""
+    run = cwd / "run"
+    proc = subprocess.Popen(
+        [NAS, "search", *ARGS, "hydra.run.dir=run"],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    history = run / "history.jsonl"
+    while time.monotonic() < deadline:
+        if history.exists() and len(history.read_text().splitlines()) >= lines:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, sig)
+    assert proc.wait(timeout=60) == (130 if sig == signal.SIGTERM else -signal.SIGKILL)
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [1, 4])
+def test_sigkill_then_resume_equals_an_uninterrupted_run(nas, tmp_path, reference, kill_after):
+    run = _kill_after(tmp_path, kill_after)
+    finished = _history(run)
+    assert kill_after <= len(finished) < 6
+    assert finished == reference[: len(finished)]  # nothing lost so far
+    out = nas("search", f"resume={run}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert _history(run) == reference  # nothing lost, nothing repeated
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["trials"] == 6 and summary["resumed"]
+    # Hydra's record of the original call is kept; the resumed call's sits beside it.
+    assert "strategy=evolution" in (run / ".hydra" / "overrides.yaml").read_text()
+    assert list((run / ".hydra").glob("resume-*/overrides.yaml"))
+
+
+@pytest.mark.slow
+def test_sigterm_marks_the_run_interrupted_and_resume_finishes_it(nas, tmp_path, reference):
+    run = _kill_after(tmp_path, 2, signal.SIGTERM)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["trials"] == len(_history(run)) >= 2
+    out = nas("search", f"resume={run}", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert _history(run) == reference
+
+
+@pytest.mark.slow
+def test_resume_drops_a_torn_line_and_replays_a_missing_strategy_state(nas, tmp_path, reference):
+    out = nas("search", *ARGS, "search.trials=3", "hydra.run.dir=run", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    run = tmp_path / "run"
+    with open(run / "history.jsonl", "a") as f:
+        f.write('{"trial": 3, "arch": "|nor_co')  # a write cut short by a power cut
+    (run / "strategy_state.json").unlink()
+    out = nas("search", f"resume={run}", "search.trials=6", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert _history(run) == reference
+    assert "torn last line" in (run / "search.log").read_text()
+
+
+def test_read_history_rejects_damage_that_is_not_a_torn_end(tmp_path):
+    good = {"trial": 0, "arch": "a", "status": "ok", "metrics": {}}
+    (tmp_path / "history.jsonl").write_text("not json\n" + json.dumps(good) + "\n")
+    with pytest.raises(NascliError, match="line 1 is corrupt"):
+        read_history(tmp_path)
+    (tmp_path / "history.jsonl").write_text(json.dumps({**good, "trial": 5}) + "\n")
+    with pytest.raises(NascliError, match="expected 0"):
+        read_history(tmp_path)
+
+
+@pytest.mark.slow
+def test_resume_bad_input(nas, tmp_path):
+    out = nas("search", *ARGS, "search.trials=1", "hydra.run.dir=run", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+    cases = [
+        (["resume=run", "space=darts"], "drop 'space=darts'"),
+        (["resume=missing"], "resume=missing is not a folder"),
+        (["resume=."], "not a nascli search run directory"),
+    ]
+    for args, message in cases:
+        out = nas("search", *args, cwd=tmp_path)
+        assert out.returncode == 2 and message in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "missing").exists()
+    after = {
+        p.name: p.read_bytes()
+        for p in (tmp_path / "run").iterdir()
+        if p.is_file() and p.name != "search.log"
+    }
+    assert after == {k: v for k, v in before.items() if k != "search.log"}
