@@ -86,6 +86,30 @@ RULES: dict[str, Rule] = {
         "a positive number of seconds or null",
         "search.seconds=600",
     ),
+    "search.epochs_total": (
+        _is_int,
+        lambda v: v >= 1,
+        "a positive integer or null",
+        "search.epochs_total=100",
+    ),
+    "search.max_failures": (
+        _is_int,
+        lambda v: v >= 0,
+        "a non-negative integer or null",
+        "search.max_failures=3",
+    ),
+    "constraints.max_params": (
+        _is_int,
+        lambda v: v > 0,
+        "a positive integer or null",
+        "constraints.max_params=500000",
+    ),
+    "constraints.max_flops": (
+        _is_int,
+        lambda v: v > 0,
+        "a positive integer or null",
+        "constraints.max_flops=10000000",
+    ),
     "estimator.epochs": (
         _is_int,
         lambda v: v >= 1,

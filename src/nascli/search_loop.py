@@ -28,6 +28,7 @@ from rich.table import Table
 
 from nascli.config import instantiate
 from nascli.errors import NascliError
+from nascli.hardware.constraints import ConstrainedProposer
 from nascli.results.resume import load_resume
 from nascli.results.run_dir import (
     BEST,
@@ -122,8 +123,16 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         data.num_classes,
     )
 
-    restore_strategy(strategy, run, history)
+    proposer = ConstrainedProposer(
+        strategy,
+        space,
+        data.input_shape,
+        data.num_classes,
+        OmegaConf.to_container(cfg.get("constraints") or {}),
+    )
+    restore_strategy(strategy, proposer, run, history)
     trials, seconds = cfg.search.trials, cfg.search.seconds
+    epochs_total = cfg.search.get("epochs_total")
     max_failures = cfg.search.get("max_failures")
     status, stop_reason, error = "completed", "trials", None
     # The budget counts what was done before a resume.
@@ -143,7 +152,12 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                 if seconds is not None and time.perf_counter() - start >= seconds:
                     stop_reason = "seconds"
                     break
-                record = _run_trial(cfg, trial, strategy, space, data, estimator, hardware, run)
+                if epochs_total is not None and _epochs_done(history) >= epochs_total:
+                    stop_reason = "epochs_total"
+                    break
+                record = _run_trial(
+                    cfg, trial, proposer.propose(), space, data, estimator, hardware
+                )
                 history.append(record)
                 run.append_history(record)
                 strategy.tell(
@@ -177,7 +191,15 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         raise StopRequested() from None
     finally:
         summary = _finish(
-            cfg, run, space_name, history, status, stop_reason, error, time.perf_counter() - start
+            cfg,
+            run,
+            space_name,
+            history,
+            status,
+            stop_reason,
+            error,
+            time.perf_counter() - start,
+            proposer.rejected,
         )
 
     if error is not None:
@@ -186,7 +208,11 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def restore_strategy(strategy, run: RunDir, history: list[dict[str, Any]]) -> None:
+def _epochs_done(history: list[dict[str, Any]]) -> int:
+    return sum(int(r["metrics"].get("epochs", 0)) for r in history)
+
+
+def restore_strategy(strategy, proposer, run: RunDir, history: list[dict[str, Any]]) -> None:
     """Bring a fresh strategy to where it was after `history`: from its saved state when that
     matches the history, else by replaying the history through ask/tell (each proposal checked)."""
     if not history:
@@ -206,7 +232,7 @@ def restore_strategy(strategy, run: RunDir, history: list[dict[str, Any]]) -> No
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("cannot use %s (%s): replaying the history", saved, exc)
     for record in history:
-        proposed = strategy.ask()
+        proposed = proposer.propose()
         if proposed != record["arch"]:
             raise NascliError(
                 f"resume={run.path}: the strategy state is missing or damaged and replaying the history proposes "
@@ -226,8 +252,7 @@ def _check_builds(space, data) -> None:
         ) from exc
 
 
-def _run_trial(cfg, trial, strategy, space, data, estimator, hardware, run) -> dict[str, Any]:
-    arch = strategy.ask()
+def _run_trial(cfg, trial, arch, space, data, estimator, hardware) -> dict[str, Any]:
     t0 = time.perf_counter()
     record: dict[str, Any] = {
         "trial": trial,
@@ -259,7 +284,9 @@ def _run_trial(cfg, trial, strategy, space, data, estimator, hardware, run) -> d
     return record
 
 
-def _finish(cfg, run, space_name, history, status, stop_reason, error, seconds) -> dict[str, Any]:
+def _finish(
+    cfg, run, space_name, history, status, stop_reason, error, seconds, rejected
+) -> dict[str, Any]:
     best = choose_best(history)
     best_json = None
     if best is not None:
@@ -277,6 +304,8 @@ def _finish(cfg, run, space_name, history, status, stop_reason, error, seconds) 
         "error": error,
         "trials": len(history),
         "failed_trials": sum(r["status"] == "failed" for r in history),
+        "rejected_by_constraints": rejected,
+        "epochs_total": _epochs_done(history),
         "seconds": round(seconds, 3),
         "seed": cfg.seed,
         "run_dir": str(run.path),

@@ -1,0 +1,71 @@
+"""Search-space constraints checked before any training: cheap to measure, so never trained."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from nascli.errors import NascliError
+from nascli.hardware.cost import count_flops, count_params
+
+log = logging.getLogger(__name__)
+
+
+def violations(
+    net: Any,
+    input_shape: Sequence[int],
+    max_params: int | None = None,
+    max_flops: int | None = None,
+) -> list[str]:
+    """What `net` breaks, as 'key: value > limit' strings (empty when it satisfies every limit)."""
+    out = []
+    if max_params is not None and (params := count_params(net)) > max_params:
+        out.append(f"constraints.max_params: {params:,} > {max_params:,}")
+    if max_flops is not None and (flops := count_flops(net, input_shape)) > max_flops:
+        out.append(f"constraints.max_flops: {flops:,} > {max_flops:,}")
+    return out
+
+
+class ConstrainedProposer:
+    """Ask the strategy until it proposes an architecture within the constraints.
+
+    A rejected proposal costs no trial: the strategy is told it failed and asked again. Whether an
+    architecture is rejected depends on nothing but the architecture, so replaying a history for
+    resume rejects the same ones.
+    """
+
+    def __init__(
+        self,
+        strategy,
+        space,
+        input_shape,
+        num_classes,
+        constraints: dict[str, Any] | None,
+        max_rejections: int = 1000,
+    ) -> None:
+        self.strategy, self.space = strategy, space
+        self.input_shape, self.num_classes = tuple(input_shape), num_classes
+        self.limits = {k: v for k, v in (constraints or {}).items() if v is not None}
+        self.max_rejections = max_rejections
+        self.rejected = 0
+
+    def propose(self) -> str:
+        for _ in range(self.max_rejections):
+            arch = self.strategy.ask()
+            if not self.limits:
+                return arch
+            broken = violations(
+                self.space.build(arch, self.input_shape, self.num_classes),
+                self.input_shape,
+                **self.limits,
+            )
+            if not broken:
+                return arch
+            self.rejected += 1
+            log.info("rejected before training: %s (%s)", arch, "; ".join(broken))
+            self.strategy.tell(arch, None)
+        raise NascliError(
+            f"{self.max_rejections} proposals in a row broke the constraints ({', '.join(f'{k}={v}' for k, v in self.limits.items())}); "
+            "loosen them or pick a smaller space"
+        )

@@ -1,0 +1,93 @@
+"""Constraints reject architectures before any training; budgets stop a search and say which."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nascli.errors import NascliError
+from nascli.hardware.constraints import ConstrainedProposer, violations
+from nascli.hardware.cost import count_params
+from nascli.spaces.nb201 import NB201Space
+from nascli.strategies.random import RandomSearch
+from tests.conftest import TINY
+
+
+class Recording(RandomSearch):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.told = []
+
+    def tell(self, arch, metrics):
+        super().tell(arch, metrics)
+        self.told.append((arch, metrics))
+
+
+def test_proposals_within_limits_and_rejected_ones_told_as_failures():
+    space = NB201Space(channels=16, cells_per_stage=1)
+    strategy = Recording(space, seed=0)
+    proposer = ConstrainedProposer(
+        strategy, space, (1, 8, 8), 10, {"max_params": 100_000, "max_flops": None}
+    )
+    for _ in range(10):
+        arch = proposer.propose()
+        assert count_params(space.build(arch, (1, 8, 8), 10)) <= 100_000
+    assert proposer.rejected > 0
+    assert len(strategy.told) == proposer.rejected and all(
+        metrics is None for _, metrics in strategy.told
+    )
+
+
+def test_violations_name_the_key_and_the_numbers():
+    net = NB201Space(channels=16, cells_per_stage=1).build(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        (1, 8, 8),
+        10,
+    )
+    broken = violations(net, (1, 8, 8), max_params=1000, max_flops=1000)
+    assert [b.split(":")[0] for b in broken] == ["constraints.max_params", "constraints.max_flops"]
+    assert violations(net, (1, 8, 8), max_params=10**9) == []
+
+
+def test_constraints_nothing_satisfies_is_a_clear_error():
+    space = NB201Space()
+    proposer = ConstrainedProposer(
+        RandomSearch(space), space, (1, 8, 8), 10, {"max_params": 1}, max_rejections=20
+    )
+    with pytest.raises(NascliError, match="20 proposals in a row broke the constraints"):
+        proposer.propose()
+
+
+@pytest.mark.slow
+def test_constrained_search_and_epoch_budget_through_the_cli(nas, tmp_path):
+    out = nas(
+        "search",
+        *TINY,
+        "search.trials=4",
+        "constraints.max_params=100000",
+        "hydra.run.dir=c",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    history = [
+        json.loads(line) for line in (tmp_path / "c" / "history.jsonl").read_text().splitlines()
+    ]
+    assert len(history) == 4 and max(r["metrics"]["params"] for r in history) <= 100_000
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["rejected_by_constraints"] > 0
+    out = nas(
+        "search",
+        *TINY,
+        "search.trials=10",
+        "search.epochs_total=3",
+        "hydra.run.dir=e",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert (
+        summary["stop_reason"] == "epochs_total"
+        and summary["trials"] == 3
+        and summary["epochs_total"] == 3
+    )
