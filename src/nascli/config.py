@@ -135,6 +135,18 @@ RULES: dict[str, Rule] = {
         "a fraction between 0 and 1",
         "dataset.val_fraction=0.2",
     ),
+    "search.objective": (
+        lambda v: isinstance(v, str),
+        lambda v: bool(v),
+        "a metric name",
+        "search.objective=val_acc",
+    ),
+    "estimator.prefilter": (
+        _is_int,
+        lambda v: v >= 2,
+        "an integer of at least 2 or null",
+        "estimator.prefilter=10",
+    ),
     "format": (
         lambda v: isinstance(v, str),
         lambda v: v in ("table", "json"),

@@ -73,10 +73,38 @@ def trial_seed(seed: int, trial: int) -> int:
     return seed * 1_000_003 + trial
 
 
-def choose_best(history: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Highest val_acc among finished trials; the earliest wins a tie."""
+def choose_best(history: list[dict[str, Any]], objective: str = "val_acc") -> dict[str, Any] | None:
+    """Highest `objective` among finished trials; the earliest wins a tie."""
     ok = [r for r in history if r["status"] == "ok"]
-    return max(ok, key=lambda r: (r["metrics"]["val_acc"], -r["trial"])) if ok else None
+    return max(ok, key=lambda r: (r["metrics"][objective], -r["trial"])) if ok else None
+
+
+def make_next_arch(cfg, proposer, space, data, estimator):
+    """The function that picks trial k's architecture: the strategy's (constrained) proposal, or,
+    with `estimator.prefilter=n`, the best of n proposals by a zero-cost proxy (the others are told
+    they failed). Deterministic in (seed, trial), so replaying a history for resume repeats it."""
+    n = getattr(estimator, "prefilter", None)
+    if not n:
+        return lambda trial: proposer.propose()
+    from nascli.estimators.zerocost import first_batch, score
+
+    proxy = estimator.prefilter_proxy
+
+    def next_arch(trial: int) -> str:
+        candidates = [proposer.propose() for _ in range(n)]
+        x, y = first_batch(data, estimator.batch_size, trial_seed(cfg.seed, trial))
+        scores = []
+        for j, arch in enumerate(candidates):
+            torch.manual_seed(trial_seed(cfg.seed, trial) + 7919 * (j + 1))
+            scores.append(score(proxy, space.build(arch, data.input_shape, data.num_classes), x, y))
+        best = max(range(n), key=lambda j: scores[j])
+        for j, arch in enumerate(candidates):
+            if j != best:
+                proposer.strategy.tell(arch, None)
+        log.info("trial %d: prefilter by %s kept %s of %d", trial, proxy, candidates[best], n)
+        return candidates[best]
+
+    return next_arch
 
 
 def _progress(console: Console) -> Progress:
@@ -84,7 +112,7 @@ def _progress(console: Console) -> Progress:
         TextColumn("[bold]search"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("best val acc {task.fields[best]}"),
+        TextColumn("best {task.fields[best]}"),
         TimeElapsedColumn(),
         TextColumn("left"),
         TimeRemainingColumn(),
@@ -130,7 +158,9 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         data.num_classes,
         OmegaConf.to_container(cfg.get("constraints") or {}),
     )
-    restore_strategy(strategy, proposer, run, history)
+    next_arch = make_next_arch(cfg, proposer, space, data, estimator)
+    objective = cfg.search.get("objective", "val_acc")
+    restore_strategy(strategy, next_arch, run, history)
     trials, seconds = cfg.search.trials, cfg.search.seconds
     epochs_total = cfg.search.get("epochs_total")
     max_failures = cfg.search.get("max_failures")
@@ -141,12 +171,12 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     stop: dict[str, Any] = {"signal": None}
     try:
         with stop_on_signals() as stop, _progress(err_console) as progress:
-            best = choose_best(history)
+            best = choose_best(history, objective)
             task = progress.add_task(
                 "search",
                 total=trials,
                 completed=len(history),
-                best=f"{best['metrics']['val_acc']:.4f}" if best else "-",
+                best=f"{objective} {best['metrics'][objective]:.4f}" if best else "-",
             )
             for trial in range(len(history), trials):
                 if seconds is not None and time.perf_counter() - start >= seconds:
@@ -156,7 +186,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                     stop_reason = "epochs_total"
                     break
                 record = _run_trial(
-                    cfg, trial, proposer.propose(), space, data, estimator, hardware
+                    cfg, trial, next_arch(trial), space, data, estimator, hardware, objective
                 )
                 history.append(record)
                 run.append_history(record)
@@ -166,9 +196,11 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                 run.write_json(
                     STRATEGY_STATE, {"trials": len(history), "state": strategy.state_dict()}
                 )
-                best = choose_best(history)
+                best = choose_best(history, objective)
                 progress.update(
-                    task, advance=1, best=f"{best['metrics']['val_acc']:.4f}" if best else "-"
+                    task,
+                    advance=1,
+                    best=f"{objective} {best['metrics'][objective]:.4f}" if best else "-",
                 )
                 failures = sum(r["status"] == "failed" for r in history)
                 if max_failures is not None and failures > max_failures:
@@ -212,7 +244,7 @@ def _epochs_done(history: list[dict[str, Any]]) -> int:
     return sum(int(r["metrics"].get("epochs", 0)) for r in history)
 
 
-def restore_strategy(strategy, proposer, run: RunDir, history: list[dict[str, Any]]) -> None:
+def restore_strategy(strategy, next_arch, run: RunDir, history: list[dict[str, Any]]) -> None:
     """Bring a fresh strategy to where it was after `history`: from its saved state when that
     matches the history, else by replaying the history through ask/tell (each proposal checked)."""
     if not history:
@@ -232,7 +264,7 @@ def restore_strategy(strategy, proposer, run: RunDir, history: list[dict[str, An
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("cannot use %s (%s): replaying the history", saved, exc)
     for record in history:
-        proposed = proposer.propose()
+        proposed = next_arch(record["trial"])
         if proposed != record["arch"]:
             raise NascliError(
                 f"resume={run.path}: the strategy state is missing or damaged and replaying the history proposes "
@@ -252,7 +284,7 @@ def _check_builds(space, data) -> None:
         ) from exc
 
 
-def _run_trial(cfg, trial, arch, space, data, estimator, hardware) -> dict[str, Any]:
+def _run_trial(cfg, trial, arch, space, data, estimator, hardware, objective) -> dict[str, Any]:
     t0 = time.perf_counter()
     record: dict[str, Any] = {
         "trial": trial,
@@ -271,8 +303,12 @@ def _run_trial(cfg, trial, arch, space, data, estimator, hardware) -> dict[str, 
         t_train = time.perf_counter()
         metrics = estimator.evaluate(net, data, seed=trial_seed(cfg.seed, trial), logger=logger)
         record["train_seconds"] = round(time.perf_counter() - t_train, 4)
-        if not math.isfinite(metrics["val_acc"]):
-            raise FloatingPointError(f"val_acc is {metrics['val_acc']}")
+        if objective not in metrics:
+            raise NascliError(
+                f"search.objective={objective} is not a metric this estimator reports ({', '.join(metrics)})"
+            )
+        if not math.isfinite(metrics[objective]):
+            raise FloatingPointError(f"{objective} is {metrics[objective]}")
         record["metrics"] = {**metrics, **cost}
     except (KeyboardInterrupt, NascliError):
         raise
@@ -287,7 +323,7 @@ def _run_trial(cfg, trial, arch, space, data, estimator, hardware) -> dict[str, 
 def _finish(
     cfg, run, space_name, history, status, stop_reason, error, seconds, rejected
 ) -> dict[str, Any]:
-    best = choose_best(history)
+    best = choose_best(history, cfg.search.get("objective", "val_acc"))
     best_json = None
     if best is not None:
         best_json = {
@@ -324,16 +360,17 @@ def _report(cfg: DictConfig, run: RunDir, summary: dict[str, Any]) -> None:
         print(json.dumps(summary))
         return
     best = summary["best"]
+    objective = cfg.search.get("objective", "val_acc")
     title = f"Best of {summary['trials']} trials ({summary['failed_trials']} failed; stopped by {summary['stop_reason']})"
     table = Table(title=title, title_justify="left")
-    for column in ("val acc", "params", "FLOPs", "latency (ms)", "trial"):
+    for column in (objective.replace("_", " "), "params", "FLOPs", "latency (ms)", "trial"):
         table.add_column(column, justify="right")
     if best is None:
         table.add_row("-", "-", "-", "-", "no trial finished")
     else:
         m = best["metrics"]
         table.add_row(
-            f"{m['val_acc']:.4f}",
+            f"{m[objective]:.4g}",
             f"{m['params']:,}",
             f"{m['flops']:,}",
             f"{m['latency_ms']:.3f}",

@@ -45,8 +45,12 @@ class TrainEstimator:
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         trainer: dict[str, Any] | None = None,
+        prefilter: int | None = None,
+        prefilter_proxy: str = "synflow",
     ) -> None:
         self.epochs, self.batch_size = epochs, batch_size
+        # Read by the search loop, which owns proposals (see nascli.search_loop.make_next_arch).
+        self.prefilter, self.prefilter_proxy = prefilter, prefilter_proxy
         self.optimizer, self.scheduler = optimizer, scheduler
         self.trainer = dict(trainer or {"accelerator": "cpu", "devices": 1})
 
