@@ -278,7 +278,7 @@ def test_wheel_ships_its_configs_and_runs_from_any_folder(tmp_path):
 
 @pytest.mark.slow
 def test_every_sample_based_strategy_in_one_sweep(nas, tmp_path):
-    strategies = ["random", "evolution", "local", "bo"]
+    strategies = ["random", "evolution", "local", "bo", "reinforce", "qlearning"]
     out = nas(
         "search",
         "-m",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from nascli.spaces.nb201 import NB201Space
 from nascli.strategies.random import RandomSearch
 
@@ -163,6 +165,7 @@ def test_every_strategy_resumes_from_its_state_dict():
             original.tell(arch, {"val_acc": _fitness(arch)})
         state = json.loads(json.dumps(original.state_dict()))
         resumed = make()
+        resumed.seed = 12345  # whatever the new object was seeded with, the state wins
         resumed.load_state_dict(state)
         for _ in range(10):
             a, b = original.ask(), resumed.ask()
@@ -217,3 +220,81 @@ def test_bo_unknown_sampler_is_a_clear_error():
 
     with pytest.raises(NascliError, match="strategy.sampler"):
         BayesianOptimisation(NB201Space(), sampler="cmaes")
+
+
+# -- REINFORCE -----------------------------------------------------------------------------------
+def test_reinforce_raises_the_probability_of_a_rewarded_architecture():
+    from nascli.strategies.reinforce import Reinforce
+
+    space = NB201Space()
+    strategy = Reinforce(space, seed=0, lr=0.05)
+    good, bad = strategy.ask(), strategy.ask()
+    strategy.tell(bad, {"val_acc": 0.1})  # sets the baseline
+    before_good, before_bad = strategy.probability(good), strategy.probability(bad)
+    for _ in range(5):
+        strategy.tell(good, {"val_acc": 0.9})
+        strategy.tell(bad, {"val_acc": 0.1})
+    assert strategy.probability(good) > 10 * before_good
+    assert strategy.probability(bad) < before_bad
+
+
+def test_reinforce_baseline_is_an_exponential_moving_average():
+    from nascli.strategies.reinforce import Reinforce
+
+    strategy = Reinforce(NB201Space(), seed=0, baseline_decay=0.9)
+    arch = strategy.ask()
+    strategy.tell(arch, {"val_acc": 0.5})
+    strategy.tell(arch, {"val_acc": 1.0})
+    assert strategy.baseline == pytest.approx(0.9 * 0.5 + 0.1 * 1.0)
+    strategy.tell(arch, None)  # a failed trial earns 0
+    assert strategy.baseline == pytest.approx(0.9 * 0.55)
+
+
+def test_reinforce_finds_the_optimum_of_a_smooth_objective():
+    from nascli.strategies.reinforce import Reinforce
+
+    assert _best_of(Reinforce(NB201Space(), seed=1), 200) == 1.0
+
+
+# -- Q-learning ----------------------------------------------------------------------------------
+def test_qlearning_updates_by_the_td_rule():
+    from nascli.strategies.qlearning import QLearning
+
+    space = NB201Space()
+    strategy = QLearning(space, seed=0, alpha=0.5, gamma=0.9, q_init=0.5, replay=0)
+    arch = strategy.ask()
+    c = space.encode(arch)
+    strategy.tell(arch, {"val_acc": 1.0})
+    # Last decision: Q <- (1 - a) Q + a r.
+    assert strategy.value(5, c[4], c[5]) == pytest.approx(0.5 * 0.5 + 0.5 * 1.0)
+    # One before: Q <- (1 - a) Q + a * gamma * max_a' Q(next state, a'), the next state already updated.
+    assert strategy.value(4, c[3], c[4]) == pytest.approx(0.5 * 0.5 + 0.5 * 0.9 * 0.75)
+    # Untouched pairs keep the initial value.
+    other = (c[5] + 1) % 5
+    assert strategy.value(5, c[4], other) == 0.5
+
+
+def test_qlearning_epsilon_decays_and_greedy_follows_q():
+    from nascli.strategies.qlearning import QLearning
+
+    space = NB201Space()
+    strategy = QLearning(
+        space, seed=0, epsilon_start=1.0, epsilon_end=0.0, epsilon_trials=4, replay=0
+    )
+    assert strategy.epsilon == 1.0
+    for _ in range(4):
+        strategy.tell(strategy.ask(), {"val_acc": 0.0})
+    assert strategy.epsilon == 0.0
+    # With epsilon 0 the proposal is greedy: make one action clearly best at every decision.
+    for i in range(6):
+        for previous in range(-1, 5):
+            strategy.q[strategy._key(i, previous, 3)] = 10.0
+    assert space.encode(strategy.ask()) == [3] * 6
+
+
+def test_qlearning_improves_on_a_smooth_objective():
+    from nascli.strategies.qlearning import QLearning
+
+    ql = [_best_of(QLearning(NB201Space(), seed=s), 200) for s in range(3)]
+    rs = [_best_of(RandomSearch(NB201Space(), seed=s), 200) for s in range(3)]
+    assert sum(ql) >= sum(rs)

@@ -1,0 +1,130 @@
+"""REINFORCE with an LSTM controller (Zoph & Le 2017; the ENAS controller): the controller emits
+the architecture one decision at a time and is trained on the reward with an exponential moving
+average baseline and an entropy bonus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from nascli.strategies.base import Strategy
+
+
+class Controller(nn.Module):
+    """An LSTM cell unrolled over the space's decisions; decision i has its own softmax head."""
+
+    def __init__(self, cardinalities: list[int], hidden: int = 64) -> None:
+        super().__init__()
+        self.cardinalities = cardinalities
+        self.start = nn.Parameter(torch.zeros(1, hidden))
+        self.embed = nn.ModuleList(nn.Embedding(n, hidden) for n in cardinalities)
+        self.lstm = nn.LSTMCell(hidden, hidden)
+        self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in cardinalities)
+
+    def forward(self, choices: list[int] | None = None, generator: torch.Generator | None = None):
+        """Sample (choices None) or score given choices; returns (choices, log_prob, entropy)."""
+        x, state = self.start, None
+        out, log_prob, entropy = [], torch.zeros(()), torch.zeros(())
+        for i in range(len(self.cardinalities)):
+            h, c = self.lstm(x, state)
+            state = (h, c)
+            dist = torch.distributions.Categorical(logits=self.heads[i](h)[0])
+            if choices is None:
+                choice = int(torch.multinomial(dist.probs.detach(), 1, generator=generator))
+            else:
+                choice = int(choices[i])
+            out.append(choice)
+            log_prob = log_prob + dist.log_prob(torch.tensor(choice))
+            entropy = entropy + dist.entropy()
+            x = self.embed[i](torch.tensor([choice]))
+        return out, log_prob, entropy
+
+
+class Reinforce(Strategy):
+    """Args:
+    lr: Adam learning rate of the controller.
+    baseline_decay: the baseline's EMA factor.
+    entropy_weight: weight of the entropy bonus (keeps the controller exploring).
+    objective: the reward metric (a failed trial earns 0).
+    """
+
+    def __init__(
+        self,
+        space,
+        seed: int = 0,
+        hidden: int = 64,
+        lr: float = 0.005,
+        baseline_decay: float = 0.9,
+        entropy_weight: float = 1e-3,
+        objective: str = "val_acc",
+    ) -> None:
+        super().__init__(space, seed)
+        torch.manual_seed(seed)
+        self.controller = Controller(list(space.cardinalities), hidden)
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
+        self.baseline_decay, self.entropy_weight, self.objective = (
+            baseline_decay,
+            entropy_weight,
+            objective,
+        )
+        self.baseline: float | None = None
+        self.asked = 0
+
+    def ask(self) -> str:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.asked)
+        self.asked += 1
+        with torch.no_grad():
+            choices, _, _ = self.controller(generator=generator)
+        return self.space.format(choices)
+
+    def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
+        reward = 0.0 if metrics is None else float(metrics[self.objective])
+        if self.baseline is None:
+            self.baseline = reward
+        advantage = reward - self.baseline
+        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
+        _, log_prob, entropy = self.controller(self.space.encode(arch))
+        loss = -advantage * log_prob - self.entropy_weight * entropy
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+    def probability(self, arch: str) -> float:
+        """The controller's probability of proposing `arch`."""
+        with torch.no_grad():
+            return float(self.controller(self.space.encode(arch))[1].exp())
+
+    def state_dict(self) -> dict[str, Any]:
+        def lists(obj):
+            if isinstance(obj, torch.Tensor):
+                return {"tensor": obj.tolist(), "dtype": str(obj.dtype).removeprefix("torch.")}
+            if isinstance(obj, dict):
+                return {str(k): lists(v) for k, v in obj.items()}
+            if isinstance(obj, list | tuple):
+                return [lists(v) for v in obj]
+            return obj
+
+        return {
+            **super().state_dict(),
+            "controller": lists(self.controller.state_dict()),
+            "optimizer": lists(self.optimizer.state_dict()),
+            "baseline": self.baseline,
+            "asked": self.asked,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        def tensors(obj):
+            if isinstance(obj, dict) and set(obj) == {"tensor", "dtype"}:
+                return torch.tensor(obj["tensor"], dtype=getattr(torch, obj["dtype"]))
+            if isinstance(obj, dict):
+                return {(int(k) if k.isdigit() else k): tensors(v) for k, v in obj.items()}
+            if isinstance(obj, list):
+                return [tensors(v) for v in obj]
+            return obj
+
+        super().load_state_dict(state)
+        self.controller.load_state_dict(tensors(state["controller"]))
+        self.optimizer.load_state_dict(tensors(state["optimizer"]))
+        self.baseline, self.asked = state["baseline"], state["asked"]
