@@ -223,11 +223,12 @@ def test_bo_unknown_sampler_is_a_clear_error():
 
 
 # -- REINFORCE -----------------------------------------------------------------------------------
-def test_reinforce_raises_the_probability_of_a_rewarded_architecture():
+@pytest.mark.parametrize("algorithm", ["reinforce", "ppo"])
+def test_reinforce_raises_the_probability_of_a_rewarded_architecture(algorithm):
     from nascli.strategies.reinforce import Reinforce
 
     space = NB201Space()
-    strategy = Reinforce(space, seed=0, lr=0.05)
+    strategy = Reinforce(space, seed=0, lr=0.05, algorithm=algorithm)
     good, bad = strategy.ask(), strategy.ask()
     strategy.tell(bad, {"val_acc": 0.1})  # sets the baseline
     before_good, before_bad = strategy.probability(good), strategy.probability(bad)
@@ -298,3 +299,26 @@ def test_qlearning_improves_on_a_smooth_objective():
     ql = [_best_of(QLearning(NB201Space(), seed=s), 200) for s in range(3)]
     rs = [_best_of(RandomSearch(NB201Space(), seed=s), 200) for s in range(3)]
     assert sum(ql) >= sum(rs)
+
+
+def test_ppo_clips_each_update():
+    """20 PPO steps on one result move the probability far less than 20 unclipped steps would."""
+    from nascli.strategies.reinforce import Reinforce
+
+    def fresh(algorithm):
+        strategy = Reinforce(
+            NB201Space(), seed=0, lr=0.001, algorithm=algorithm, ppo_epochs=20, ppo_clip=0.2
+        )
+        arch = strategy.ask()
+        strategy.tell(arch, {"val_acc": 0.0})  # baseline 0
+        return strategy, arch, strategy.probability(arch)
+
+    ppo, arch, before = fresh("ppo")
+    ppo.tell(arch, {"val_acc": 1.0})
+    ppo_ratio = ppo.probability(arch) / before
+    plain, arch, before = fresh("reinforce")
+    for _ in range(20):
+        plain.baseline = 0.0  # the same advantage every step
+        plain.tell(arch, {"val_acc": 1.0})
+    plain_ratio = plain.probability(arch) / before
+    assert 1.0 < ppo_ratio < plain_ratio / 10

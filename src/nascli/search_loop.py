@@ -74,9 +74,20 @@ def trial_seed(seed: int, trial: int) -> int:
 
 
 def choose_best(history: list[dict[str, Any]], objective: str = "val_acc") -> dict[str, Any] | None:
-    """Highest `objective` among finished trials; the earliest wins a tie."""
+    """Highest `objective` among finished trials of the highest rung reached (multi-fidelity
+    estimators); the earliest wins a tie."""
     ok = [r for r in history if r["status"] == "ok"]
-    return max(ok, key=lambda r: (r["metrics"][objective], -r["trial"])) if ok else None
+    return (
+        max(ok, key=lambda r: (r.get("rung", 0), r["metrics"][objective], -r["trial"]))
+        if ok
+        else None
+    )
+
+
+def _promotion(estimator, history: list[dict[str, Any]], objective: str):
+    """A multi-fidelity estimator's next promotion, or None (then the strategy proposes)."""
+    next_promotion = getattr(estimator, "next_promotion", None)
+    return next_promotion(history, objective) if next_promotion else None
 
 
 def make_next_arch(cfg, proposer, space, data, estimator):
@@ -185,14 +196,18 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                 if epochs_total is not None and _epochs_done(history) >= epochs_total:
                     stop_reason = "epochs_total"
                     break
+                promotion = _promotion(estimator, history, objective)
+                arch = promotion.arch if promotion else next_arch(trial)
+                rung = promotion.rung if promotion else 0
                 record = _run_trial(
-                    cfg, trial, next_arch(trial), space, data, estimator, hardware, objective
+                    cfg, trial, arch, space, data, estimator, hardware, objective, rung
                 )
                 history.append(record)
                 run.append_history(record)
-                strategy.tell(
-                    record["arch"], record["metrics"] if record["status"] == "ok" else None
-                )
+                if not promotion:  # the strategy hears of each architecture once, at its first rung
+                    strategy.tell(
+                        record["arch"], record["metrics"] if record["status"] == "ok" else None
+                    )
                 run.write_json(
                     STRATEGY_STATE, {"trials": len(history), "state": strategy.state_dict()}
                 )
@@ -264,6 +279,8 @@ def restore_strategy(strategy, next_arch, run: RunDir, history: list[dict[str, A
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("cannot use %s (%s): replaying the history", saved, exc)
     for record in history:
+        if record.get("rung", 0) > 0:  # a promotion: the strategy neither proposed nor heard it
+            continue
         proposed = next_arch(record["trial"])
         if proposed != record["arch"]:
             raise NascliError(
@@ -284,7 +301,9 @@ def _check_builds(space, data) -> None:
         ) from exc
 
 
-def _run_trial(cfg, trial, arch, space, data, estimator, hardware, objective) -> dict[str, Any]:
+def _run_trial(
+    cfg, trial, arch, space, data, estimator, hardware, objective, rung: int = 0
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     record: dict[str, Any] = {
         "trial": trial,
@@ -301,7 +320,14 @@ def _run_trial(cfg, trial, arch, space, data, estimator, hardware, objective) ->
         if cfg.logger.get("_target_"):
             logger = instantiate(cfg.logger, "logger", version=f"trial_{trial:04d}")
         t_train = time.perf_counter()
-        metrics = estimator.evaluate(net, data, seed=trial_seed(cfg.seed, trial), logger=logger)
+        rungs = getattr(estimator, "rungs", None)
+        if rungs:
+            record["rung"] = rung
+            metrics = estimator.evaluate(
+                net, data, seed=trial_seed(cfg.seed, trial), logger=logger, epochs=rungs[rung]
+            )
+        else:
+            metrics = estimator.evaluate(net, data, seed=trial_seed(cfg.seed, trial), logger=logger)
         record["train_seconds"] = round(time.perf_counter() - t_train, 4)
         if objective not in metrics:
             raise NascliError(

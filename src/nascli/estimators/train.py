@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -55,16 +56,24 @@ class TrainEstimator:
         self.trainer = dict(trainer or {"accelerator": "cpu", "devices": 1})
 
     def evaluate(
-        self, net: nn.Module, data: ImageDataModule, seed: int, logger: Any = None
+        self,
+        net: nn.Module,
+        data: ImageDataModule,
+        seed: int,
+        logger: Any = None,
+        epochs: int | None = None,
     ) -> dict[str, float]:
-        """Train `net` (already initialised) and return {"val_acc", "val_loss", "train_loss", "train_acc", "epochs"}."""
+        """Train `net` (already initialised) for `epochs` (default: the configured ones) and return
+        {"val_acc", "val_loss", "train_loss", "train_acc", "epochs"}."""
+        epochs = epochs or self.epochs
+        scheduler = self.scheduler
+        # A schedule with a length (cosine's T_max) is stretched to this run's epochs.
+        if isinstance(scheduler, functools.partial) and "T_max" in scheduler.keywords:
+            scheduler = functools.partial(scheduler, T_max=epochs)
         model = Classifier(
-            net,
-            self.optimizer,
-            self.scheduler,
-            channels_last=bool(self.trainer.get("channels_last")),
+            net, self.optimizer, scheduler, channels_last=bool(self.trainer.get("channels_last"))
         )
-        trainer = make_trainer(self.trainer, self.epochs, logger=logger)
+        trainer = make_trainer(self.trainer, epochs, logger=logger)
         trainer.fit(model, train_dataloaders=data.train_dataloader(seed_offset=seed))
         trainer.validate(model, dataloaders=data.val_dataloader(), verbose=False)
         m = model.epoch_metrics
@@ -73,5 +82,5 @@ class TrainEstimator:
             "val_loss": m["val/loss"],
             "train_acc": m["train/acc"],
             "train_loss": m["train/loss"],
-            "epochs": self.epochs,
+            "epochs": epochs,
         }

@@ -1,6 +1,7 @@
 """REINFORCE with an LSTM controller (Zoph & Le 2017; the ENAS controller): the controller emits
 the architecture one decision at a time and is trained on the reward with an exponential moving
-average baseline and an entropy bonus."""
+average baseline and an entropy bonus. `algorithm=ppo` uses PPO's clipped surrogate instead
+(Zoph et al. 2018 trained the NASNet controller with PPO)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nascli.errors import NascliError
 from nascli.strategies.base import Strategy
 
 
@@ -59,8 +61,16 @@ class Reinforce(Strategy):
         baseline_decay: float = 0.9,
         entropy_weight: float = 1e-3,
         objective: str = "val_acc",
+        algorithm: str = "reinforce",
+        ppo_clip: float = 0.2,
+        ppo_epochs: int = 4,
     ) -> None:
         super().__init__(space, seed)
+        if algorithm not in ("reinforce", "ppo"):
+            raise NascliError(
+                f"strategy.algorithm={algorithm} is not known; choose reinforce or ppo"
+            )
+        self.algorithm, self.ppo_clip, self.ppo_epochs = algorithm, ppo_clip, ppo_epochs
         torch.manual_seed(seed)
         self.controller = Controller(list(space.cardinalities), hidden)
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
@@ -85,8 +95,24 @@ class Reinforce(Strategy):
             self.baseline = reward
         advantage = reward - self.baseline
         self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
-        _, log_prob, entropy = self.controller(self.space.encode(arch))
-        loss = -advantage * log_prob - self.entropy_weight * entropy
+        choices = self.space.encode(arch)
+        if self.algorithm == "reinforce":
+            _, log_prob, entropy = self.controller(choices)
+            self._step(-advantage * log_prob - self.entropy_weight * entropy)
+            return
+        # PPO: several steps on the clipped surrogate; the policy that proposed `arch` is the
+        # current one (a proposal is told before the next is asked).
+        with torch.no_grad():
+            old_log_prob = self.controller(choices)[1]
+        for _ in range(self.ppo_epochs):
+            _, log_prob, entropy = self.controller(choices)
+            ratio = torch.exp(log_prob - old_log_prob)
+            clipped = torch.clamp(ratio, 1 - self.ppo_clip, 1 + self.ppo_clip)
+            self._step(
+                -torch.min(ratio * advantage, clipped * advantage) - self.entropy_weight * entropy
+            )
+
+    def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
