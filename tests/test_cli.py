@@ -201,6 +201,15 @@ BAD_INPUTS = [
     (["dataset=svhn", "dataset.root=nodata", "dataset.download=false"], "_32x32.mat"),
     (["hydra.run.dir=a_file/run"], "a_file"),
     (["format=yaml"], "format"),
+    (
+        ["strategy=evolution", "strategy.population=2", "strategy.sample_size=3"],
+        "strategy.sample_size",
+    ),
+    (["strategy=bo", "strategy.sampler=cmaes"], "strategy.sampler"),
+    (["estimator=zerocost", "estimator.proxy=fisherx"], "estimator.proxy"),
+    (["estimator=hyperband", "estimator.eta=1"], "eta"),
+    (["constraints.max_params=-5"], "constraints.max_params"),
+    (["search.objective=train_speed"], "search.objective=train_speed"),
 ]
 
 

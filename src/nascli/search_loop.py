@@ -162,6 +162,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         data.num_classes,
     )
 
+    _check_builds(space, data)
     proposer = ConstrainedProposer(
         strategy,
         space,
