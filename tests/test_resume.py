@@ -137,3 +137,36 @@ def test_resume_bad_input(nas, tmp_path):
         if p.is_file() and p.name != "search.log"
     }
     assert after == {k: v for k, v in before.items() if k != "search.log"}
+
+
+@pytest.mark.slow
+def test_diverging_trials_are_recorded_as_failed_and_the_search_goes_on(nas, tmp_path):
+    out = nas(
+        "search",
+        *ARGS,
+        "search.trials=3",
+        "search.max_failures=5",
+        "estimator.optimizer.lr=1e12",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2 and "none of the 3 trials finished" in out.stderr
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()
+    ]
+    assert [r["status"] for r in records] == ["failed"] * 3  # every trial ran despite the failures
+    assert all(r["error"].startswith("DivergedError") for r in records)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["failed_trials"] == 3
+
+
+@pytest.mark.slow
+def test_a_config_read_back_for_resume_cannot_build_outside_the_allow_list(nas, tmp_path):
+    out = nas("search", *ARGS, "search.trials=1", "hydra.run.dir=run", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    config = tmp_path / "run" / "config.yaml"
+    config.write_text(
+        config.read_text().replace("nascli.strategies.evolution.RegularizedEvolution", "os.system")
+    )
+    out = nas("search", "resume=run", "search.trials=2", cwd=tmp_path)
+    assert out.returncode == 2 and "strategy._target_=os.system is not allowed" in out.stderr
