@@ -20,8 +20,8 @@ install: $(STAMP) ## create .venv/ and install nascli (editable, dev extras, tes
 search: $(STAMP) ## a random search on the embedded digits data (about a minute on 2 cores)
 	$(BIN)/nas search
 
-test: $(STAMP) lint ## lint, then the whole test suite
-	$(BIN)/pytest -q
+test: $(STAMP) lint ## lint, then the whole test suite (two workers, one torch thread each)
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check src tests scripts

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Two test workers share two cores: one torch thread each, here and in every `nas` they start
+# (small CNNs use a second thread poorly, and oversubscribed threads thrash).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 NAS = str(Path(sys.executable).parent / "nas")
 # Small settings that keep a CLI search to a few seconds.
 TINY = ["search.trials=2", "estimator.epochs=1", "logger=none"]

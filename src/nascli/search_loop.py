@@ -172,6 +172,11 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     )
     next_arch = make_next_arch(cfg, proposer, space, data, estimator)
     objective = cfg.search.get("objective", "val_acc")
+    reported = getattr(estimator, "metrics", None)
+    if reported is not None and objective not in reported:
+        raise NascliError(
+            f"search.objective={objective} is not a metric this estimator reports ({', '.join(reported)})"
+        )
     restore_strategy(strategy, next_arch, run, history)
     trials, seconds = cfg.search.trials, cfg.search.seconds
     epochs_total = cfg.search.get("epochs_total")

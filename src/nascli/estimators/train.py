@@ -33,6 +33,8 @@ def make_trainer(
 
 
 class TrainEstimator:
+    metrics = ("val_acc", "val_loss", "train_acc", "train_loss", "epochs")
+
     """Train for `epochs` with `optimizer`/`scheduler` (partials), then report val accuracy.
 
     Validation runs once, after the last epoch: the search only needs the final score, and a

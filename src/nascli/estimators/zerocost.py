@@ -123,6 +123,8 @@ def first_batch(data: Any, batch_size: int, seed: int) -> tuple[torch.Tensor, to
 
 
 class ZeroCostEstimator:
+    metrics = ("score", "epochs")
+
     """Score each architecture with `proxy` on one training minibatch, without training.
 
     The metric is `score` (higher is better); `conf/estimator/zerocost.yaml` makes it the objective.
