@@ -91,3 +91,13 @@ def test_constrained_search_and_epoch_budget_through_the_cli(nas, tmp_path):
         and summary["trials"] == 3
         and summary["epochs_total"] == 3
     )
+
+
+@pytest.mark.slow
+def test_the_seconds_budget_stops_the_search_and_says_so(nas, tmp_path):
+    out = nas(
+        "search", *TINY, "search.trials=200", "search.seconds=2", "hydra.run.dir=s", cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["stop_reason"] == "seconds" and 1 <= summary["trials"] < 200
