@@ -402,7 +402,7 @@ def _report(cfg: DictConfig, run: RunDir, summary: dict[str, Any]) -> None:
     else:
         m = best["metrics"]
         table.add_row(
-            f"{m[objective]:.4g}",
+            f"{m[objective]:.4f}" if abs(m[objective]) < 1000 else f"{m[objective]:.4g}",
             f"{m['params']:,}",
             f"{m['flops']:,}",
             f"{m['latency_ms']:.3f}",
