@@ -12,17 +12,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class ReLUConvBN(nn.Sequential):
-    def __init__(
-        self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool = True
-    ) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine),
-        )
-
-
 class DilConv(nn.Sequential):
     """Dilated depthwise conv then pointwise conv."""
 

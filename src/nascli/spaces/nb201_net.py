@@ -7,17 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from nascli.spaces.layers import ReLUConvBN
 from nascli.spaces.nb201 import EDGES
-
-
-class ReLUConvBN(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
-        super().__init__(
-            # Not in-place: the same node feeds several edges.
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
 
 
 class ResidualBlock(nn.Module):
@@ -25,8 +16,8 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.conv_a = ReLUConvBN(c_in, c_out, 3, stride=2)
-        self.conv_b = ReLUConvBN(c_out, c_out, 3)
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
         self.shortcut = nn.Sequential(
             nn.AvgPool2d(2, stride=2), nn.Conv2d(c_in, c_out, 1, bias=False)
         )
@@ -42,9 +33,9 @@ def make_op(name: str, channels: int) -> nn.Module | None:
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1)
+        return ReLUConvBN(channels, channels, 1, 1, 0)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3)
+        return ReLUConvBN(channels, channels, 3, 1, 1)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise ValueError(f"unknown nb201 op {name}")
