@@ -44,6 +44,25 @@ class Space(ABC):
         """The cell(s) of `arch` as graphs for nascli.draw (empty where a space has no cell picture)."""
         return []
 
+    # -- weight sharing (spaces that have a supernet override these) ----------------------------
+    def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
+        """The weight-sharing search network (nascli.oneshot.supernet) over every choice."""
+        raise NascliError(
+            f"space={self.name} has no weight-sharing supernet; one-shot strategies need space=darts or space=nb201"
+        )
+
+    def derive(self, weights: dict[str, list[list[float]]], max_skip: int | None = None) -> str:
+        """The discrete architecture that op weights {cell type: [edge][op]} select."""
+        raise NascliError(f"space={self.name} cannot derive an architecture from op weights")
+
+    def path(self, arch: str) -> dict[str, list[list[int]]]:
+        """The supernet's single path for `arch`: per cell type, per edge, the op indices it runs."""
+        raise NascliError(f"space={self.name} has no supernet paths")
+
+    def normal_ops(self, arch: str) -> list[str]:
+        """The op names of the normal cell of `arch` (what collapse diagnostics count)."""
+        return []
+
     # -- generic operations over the index tuple ----------------------------------------------
     @property
     def size(self) -> int:

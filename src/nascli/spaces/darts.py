@@ -22,6 +22,28 @@ STEPS = 4
 CONCAT = (2, 3, 4, 5)
 
 
+# The search cell's edges, node by node: node k has 2 + k incoming edges, from nodes 0 .. k+1.
+EDGE_OFFSET = [sum(2 + i for i in range(k)) for k in range(STEPS)]
+EDGE_SOURCE = [src for k in range(STEPS) for src in range(2 + k)]
+
+
+def _darts_cell(weights: Sequence[Sequence[float]], banned: set[int]) -> list[tuple[int, int]]:
+    """(edge, op) pairs the DARTS rule keeps, strongest edge of each node first; `banned` edges may
+    not pick skip_connect."""
+    none, skip = PRIMITIVES.index("none"), PRIMITIVES.index("skip_connect")
+    chosen = []
+    for k in range(STEPS):
+        best = []
+        for e in range(EDGE_OFFSET[k], EDGE_OFFSET[k] + 2 + k):
+            w = weights[e]
+            ops = [j for j in range(len(w)) if j != none and not (e in banned and j == skip)]
+            op = max(ops, key=lambda j: w[j])
+            best.append((w[op], e, op))
+        best.sort(key=lambda t: -t[0])  # stable: the lower edge wins a tie
+        chosen += [(e, op) for _, e, op in best[:2]]
+    return chosen
+
+
 def resolve(arch: str) -> Genotype:
     """A genotype from its text or from a published name (case-insensitive)."""
     if isinstance(arch, str):
@@ -50,9 +72,59 @@ class DartsSpace(Space):
         layers: int = 20,
         auxiliary: bool = True,
         imagenet_stem: bool = False,
+        search_channels: int = 16,
+        search_layers: int = 8,
     ) -> None:
         self.channels, self.layers = channels, layers
         self.auxiliary, self.imagenet_stem = auxiliary, imagenet_stem
+        self.search_channels, self.search_layers = search_channels, search_layers
+
+    # -- weight sharing ---------------------------------------------------------------------------
+    def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
+        from nascli.oneshot.supernet import DartsSupernet
+
+        return DartsSupernet(
+            PRIMITIVES,
+            input_shape,
+            num_classes,
+            self.search_channels,
+            self.search_layers,
+            STEPS,
+            partial,
+        )
+
+    def derive(self, weights: dict[str, list[list[float]]], max_skip: int | None = None) -> str:
+        """The DARTS rule: per node, the two incoming edges whose strongest non-`none` op weighs
+        most, each with that op. `max_skip` caps skip connections in the normal cell (P-DARTS):
+        the weakest surplus skip gives way to its edge's next-best op, and the edges are re-ranked."""
+        skip = PRIMITIVES.index("skip_connect")
+        indices: list[int] = []
+        for cell in ("normal", "reduce"):
+            banned: set[int] = set()
+            while True:
+                chosen = _darts_cell(weights[cell], banned)
+                skips = [e for e, op in chosen if op == skip]
+                if cell != "normal" or max_skip is None or len(skips) <= max_skip:
+                    break
+                banned.add(min(skips, key=lambda e: weights[cell][e][skip]))
+            for e, op in chosen:
+                indices += [EDGE_SOURCE[e], CHOICE_OPS.index(PRIMITIVES[op])]
+        return self.format(indices)
+
+    def path(self, arch: str) -> dict[str, list[list[int]]]:
+        idx = self.parse(arch)
+        out = {}
+        for c, cell in enumerate(("normal", "reduce")):
+            edges: list[list[int]] = [[] for _ in EDGE_SOURCE]
+            part = idx[c * 4 * STEPS : (c + 1) * 4 * STEPS]
+            for node in range(STEPS):
+                for src, op in (part[4 * node : 4 * node + 2], part[4 * node + 2 : 4 * node + 4]):
+                    edges[EDGE_OFFSET[node] + src].append(PRIMITIVES.index(CHOICE_OPS[op]))
+            out[cell] = edges
+        return out
+
+    def normal_ops(self, arch: str) -> list[str]:
+        return [op for op, _ in resolve(arch).cell(False)[0]]
 
     @property
     def cardinalities(self) -> Sequence[int]:

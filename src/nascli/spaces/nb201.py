@@ -59,6 +59,21 @@ def format_ops(ops: Sequence[str]) -> str:
     return "+".join(groups)
 
 
+def cap_skips(weights: Sequence[Sequence[float]], skip: int, max_skip: int | None) -> list[int]:
+    """Argmax op per edge; while more than `max_skip` edges pick skip, the one with the weakest
+    skip weight is denied skip and takes its next-best op (P-DARTS)."""
+    banned: set[int] = set()
+    while True:
+        choice = [
+            max((j for j in range(len(w)) if not (e in banned and j == skip)), key=lambda j: w[j])
+            for e, w in enumerate(weights)
+        ]
+        skips = [e for e, j in enumerate(choice) if j == skip]
+        if max_skip is None or len(skips) <= max_skip:
+            return choice
+        banned.add(min(skips, key=lambda e: weights[e][skip]))
+
+
 class NB201Space(Space):
     """NAS-Bench-201's cell inside its macro skeleton (`channels` C, `cells_per_stage` N)."""
 
@@ -89,6 +104,24 @@ class NB201Space(Space):
         return [
             {"title": "nb201 cell", "nodes": ["0", "1", "2", "3"], "edges": edges, "kinds": kinds}
         ]
+
+    def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
+        from nascli.oneshot.supernet import NB201Supernet
+
+        return NB201Supernet(
+            OPS, EDGES, input_shape, num_classes, self.channels, self.cells_per_stage, partial
+        )
+
+    def derive(self, weights: dict[str, list[list[float]]], max_skip: int | None = None) -> str:
+        """Argmax per edge (NAS-Bench-201's rule for DARTS-style search); with `max_skip`, the
+        weakest skip connections beyond the cap give way to their edge's next-best op."""
+        return self.format(cap_skips(weights["cell"], OPS.index("skip_connect"), max_skip))
+
+    def path(self, arch: str) -> dict[str, list[list[int]]]:
+        return {"cell": [[i] for i in self.parse(arch)]}
+
+    def normal_ops(self, arch: str) -> list[str]:
+        return list(parse_ops(arch))
 
     def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
         from nascli.spaces.nb201_net import NB201Network

@@ -26,16 +26,17 @@ class ResidualBlock(nn.Module):
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
 
 
-def make_op(name: str, channels: int) -> nn.Module | None:
-    """An edge's module; None for `none`, whose output is zero and is never computed."""
+def make_op(name: str, channels: int, affine: bool = True) -> nn.Module | None:
+    """An edge's module; None for `none`, whose output is zero and is never computed.
+    The supernet uses `affine=False` batch-norms, as NAS-Bench-201's search cells do."""
     if name == "none":
         return None
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1, 0)
+        return ReLUConvBN(channels, channels, 1, 1, 0, affine)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1, 1)
+        return ReLUConvBN(channels, channels, 3, 1, 1, affine)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise ValueError(f"unknown nb201 op {name}")

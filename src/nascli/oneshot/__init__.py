@@ -1,0 +1,1 @@
+"""One-shot (weight-sharing) search: supernets, their Lightning modules, strategies and loop."""

@@ -1,0 +1,359 @@
+"""Weight-sharing supernets: every edge of the cell holds every candidate op.
+
+One supernet serves every one-shot method; `method` says how an edge combines its ops:
+- "softmax" (DARTS, PC-DARTS): the softmax(alpha)-weighted sum of all ops. `none` is skipped
+  (its output is zero, so skipping it is exact and saves a strided copy per edge).
+- "gumbel" (GDAS): one op per edge, drawn by hard Gumbel-softmax; the straight-through weight
+  carries the gradient to every alpha of the edge.
+- "path" (SPOS, ENAS, and scoring a sampled architecture): the ops of `path` only, unweighted.
+
+`partial=K` (PC-DARTS) sends 1/K of the channels through the edge's ops, passes the rest by, and
+shuffles channels; each node then weighs its incoming edges by softmax(beta) (edge normalisation).
+Architecture parameters live in `alphas`/`betas`; `weight_parameters()` never contains them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nascli.spaces.darts_ops import OPS as DARTS_OPS
+from nascli.spaces.darts_ops import FactorizedReduce, Zero
+from nascli.spaces.layers import ReLUConvBN
+from nascli.spaces.nb201_net import ResidualBlock, make_op
+
+METHODS = ("softmax", "gumbel", "path")
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+@dataclass
+class CellPlan:
+    """How the edges of one cell type run in this forward pass.
+
+    weights: (edges, ops) op weights (softmax or straight-through one-hot), or None.
+    choices: per edge, the op indices to run (hard methods); an empty tuple leaves the edge out.
+    betas: per edge, the edge-normalisation weight (PC-DARTS), or None.
+    """
+
+    weights: torch.Tensor | None = None
+    choices: Sequence[Sequence[int]] | None = None
+    betas: torch.Tensor | None = None
+
+
+def _split_relu(op: nn.Module) -> tuple[nn.Module, bool]:
+    """An op that starts with ReLU, without it (the edge applies one ReLU for all such ops)."""
+    if isinstance(op, nn.Sequential) and len(op) > 1 and isinstance(op[0], nn.ReLU):
+        return nn.Sequential(*list(op)[1:]), True
+    return op, False
+
+
+class MixedEdge(nn.Module):
+    """All candidate ops of one edge. The ops that begin with ReLU (the convolutions) share one
+    ReLU of the input, computed once: the same result, with one activation kept for backward
+    instead of one per op."""
+
+    def __init__(self, ops: Sequence[nn.Module], none: int, partial: int = 1, stride: int = 1):
+        super().__init__()
+        split = [_split_relu(op) for op in ops]
+        self.ops = nn.ModuleList(op for op, _ in split)
+        self.relu_first = [flag for _, flag in split]
+        self.none, self.partial, self.stride = none, partial, stride
+        self.bypass = nn.MaxPool2d(2, 2) if partial > 1 and stride == 2 else None
+
+    def forward(
+        self, x: torch.Tensor, weights: torch.Tensor | None, choices: Sequence[int] | None
+    ) -> torch.Tensor:
+        if self.partial == 1:
+            return self._mix(x, weights, choices)
+        c = x.shape[1] // self.partial
+        tail = x[:, c:]
+        if self.bypass is not None:
+            tail = self.bypass(tail)
+        out = torch.cat([self._mix(x[:, :c], weights, choices), tail], dim=1)
+        return channel_shuffle(out, self.partial)
+
+    def _mix(
+        self, x: torch.Tensor, weights: torch.Tensor | None, choices: Sequence[int] | None
+    ) -> torch.Tensor:
+        run = [i for i in range(len(self.ops)) if i != self.none] if choices is None else choices
+        relu = F.relu(x) if any(self.relu_first[i] for i in run) else None
+        total = None
+        for i in run:
+            out = self.ops[i](relu if self.relu_first[i] else x)
+            if weights is not None:
+                out = weights[i] * out
+            total = out if total is None else total + out
+        assert total is not None
+        return total
+
+
+def _node_edges(targets: Sequence[int]) -> list[list[int]]:
+    """Edge indices grouped by target node, in node order."""
+    nodes: dict[int, list[int]] = {}
+    for e, t in enumerate(targets):
+        nodes.setdefault(t, []).append(e)
+    return [nodes[t] for t in sorted(nodes)]
+
+
+class SearchCell(nn.Module):
+    """A cell whose edge e runs from node `sources[e]` to node `targets[e]`; nodes sum their edges."""
+
+    def __init__(self, edges: Sequence[MixedEdge], sources: Sequence[int], targets: Sequence[int]):
+        super().__init__()
+        self.edges = nn.ModuleList(edges)
+        self.sources, self.targets = list(sources), list(targets)
+
+    def run(self, states: list[torch.Tensor], plan: CellPlan) -> list[torch.Tensor]:
+        n_inputs = len(states)
+        for node in _node_edges(self.targets):
+            total = None
+            for e in node:
+                choices = plan.choices[e] if plan.choices is not None else None
+                if choices is not None and len(choices) == 0:
+                    continue
+                w = plan.weights[e] if plan.weights is not None else None
+                h = self.edges[e](states[self.sources[e]], w, choices)
+                if plan.betas is not None:
+                    h = plan.betas[e] * h
+                total = h if total is None else total + h
+            if total is None:  # a node with no chosen edge outputs zeros of its inputs' shape
+                total = torch.zeros_like(states[n_inputs - 1])
+            states.append(total)
+        return states
+
+
+class Supernet(nn.Module):
+    """The parts every supernet shares: architecture parameters and the per-method plans."""
+
+    cell_types: tuple[str, ...] = ()
+    n_ops = 0
+    none = 0
+
+    def _init_arch(self, n_edges: int, targets: Sequence[int], partial: int) -> None:
+        self.alphas = nn.ParameterDict(
+            {t: nn.Parameter(1e-3 * torch.randn(n_edges, self.n_ops)) for t in self.cell_types}
+        )
+        self.betas = nn.ParameterDict(
+            {t: nn.Parameter(1e-3 * torch.randn(n_edges)) for t in self.cell_types}
+            if partial > 1
+            else {}
+        )
+        self.node_edges = _node_edges(targets)
+        self.method = "softmax"
+        self.tau = 1.0
+        self.path: dict[str, list[list[int]]] | None = None
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return list(self.alphas.values()) + list(self.betas.values())
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if not n.startswith(("alphas.", "betas."))]
+
+    def edge_betas(self, cell_type: str) -> torch.Tensor | None:
+        """Softmax of beta over each node's incoming edges (PC-DARTS edge normalisation)."""
+        if cell_type not in self.betas:
+            return None
+        beta = self.betas[cell_type]
+        out = torch.empty_like(beta)
+        for edges in self.node_edges:
+            out[edges] = F.softmax(beta[edges], dim=-1)
+        return out
+
+    def plans(self) -> dict[str, CellPlan]:
+        if self.method == "path":
+            if self.path is None:
+                raise RuntimeError("method 'path' needs supernet.path set (see Space.path)")
+            return {t: CellPlan(choices=self.path[t]) for t in self.cell_types}
+        plans = {}
+        for t in self.cell_types:
+            alpha, betas = self.alphas[t], self.edge_betas(t)
+            if self.method == "softmax":
+                plans[t] = CellPlan(weights=F.softmax(alpha, dim=-1), betas=betas)
+            elif self.method == "gumbel":
+                hard, index = gumbel_hard(alpha, self.tau)
+                plans[t] = CellPlan(weights=hard, choices=[[i] for i in index], betas=betas)
+            else:
+                raise ValueError(f"unknown supernet method {self.method}; choose from {METHODS}")
+        return plans
+
+
+def gumbel_hard(alpha: torch.Tensor, tau: float) -> tuple[torch.Tensor, list[int]]:
+    """GDAS sampling: one op per edge from softmax((log_softmax(alpha) + Gumbel) / tau); the
+    returned weights equal the one-hot choice in value and carry the soft gradient."""
+    while True:
+        gumbel = -torch.empty_like(alpha).exponential_().log()
+        soft = F.softmax((F.log_softmax(alpha, dim=-1) + gumbel) / tau, dim=-1)
+        if torch.isfinite(soft).all():
+            break
+    index = soft.argmax(dim=-1)
+    one_hot = F.one_hot(index, alpha.shape[-1]).to(soft.dtype)
+    return one_hot - soft.detach() + soft, index.tolist()
+
+
+# -- DARTS ------------------------------------------------------------------------------------
+
+
+def _darts_search_op(name: str, c: int, stride: int) -> nn.Module:
+    op = DARTS_OPS[name](c, stride, False)
+    # The DARTS search cell follows its pools with a parameter-free batch-norm.
+    return nn.Sequential(op, nn.BatchNorm2d(c, affine=False)) if "pool" in name else op
+
+
+class DartsSearchCell(SearchCell):
+    def __init__(
+        self,
+        primitives: Sequence[str],
+        c_pp: int,
+        c_p: int,
+        c: int,
+        reduction: bool,
+        reduction_prev: bool,
+        steps: int,
+        partial: int,
+    ) -> None:
+        sources, targets, edges = [], [], []
+        for node in range(steps):
+            for src in range(2 + node):
+                stride = 2 if reduction and src < 2 else 1
+                ops = [_darts_search_op(p, c // partial, stride) for p in primitives]
+                edges.append(MixedEdge(ops, primitives.index("none"), partial, stride))
+                sources.append(src)
+                targets.append(2 + node)
+        super().__init__(edges, sources, targets)
+        self.reduction, self.steps = reduction, steps
+        self.preprocess0 = (
+            FactorizedReduce(c_pp, c, affine=False)
+            if reduction_prev
+            else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False)
+        )
+        self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, plan: CellPlan) -> torch.Tensor:
+        states = self.run([self.preprocess0(s0), self.preprocess1(s1)], plan)
+        return torch.cat(states[-self.steps :], dim=1)
+
+
+class DartsSupernet(Supernet):
+    """The DARTS search network: stem 3C, `layers` cells, reductions at 1/3 and 2/3 depth."""
+
+    cell_types = ("normal", "reduce")
+
+    def __init__(
+        self,
+        primitives: Sequence[str],
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: int = 16,
+        layers: int = 8,
+        steps: int = 4,
+        partial: int = 1,
+    ) -> None:
+        super().__init__()
+        if channels % partial:
+            raise ValueError(
+                f"space.search_channels={channels} must be a multiple of strategy.partial={partial}"
+            )
+        self.primitives, self.n_ops = tuple(primitives), len(primitives)
+        self.none = self.primitives.index("none")
+        c_curr = 3 * channels
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
+        )
+        c_pp, c_p, c = c_curr, c_curr, channels
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                c *= 2
+            cell = DartsSearchCell(
+                primitives, c_pp, c_p, c, reduction, reduction_prev, steps, partial
+            )
+            self.cells.append(cell)
+            reduction_prev = reduction
+            c_pp, c_p = c_p, steps * c
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_p, num_classes)
+        first = self.cells[0]
+        self._init_arch(len(first.edges), first.targets, partial)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        plans = self.plans()
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, plans["reduce" if cell.reduction else "normal"])
+        return self.classifier(self.pool(s1).flatten(1))
+
+
+# -- NAS-Bench-201 ----------------------------------------------------------------------------
+
+
+class NB201SearchCell(SearchCell):
+    def __init__(self, ops: Sequence[str], edges: Sequence[tuple[int, int]], c: int, partial: int):
+        mixed = []
+        for _ in edges:
+            candidates = [
+                Zero(1) if name == "none" else make_op(name, c // partial, affine=False)
+                for name in ops
+            ]
+            mixed.append(MixedEdge(candidates, ops.index("none"), partial, 1))
+        super().__init__(mixed, [s for _, s in edges], [t for t, _ in edges])
+
+    def forward(self, x: torch.Tensor, plan: CellPlan) -> torch.Tensor:
+        return self.run([x], plan)[-1]
+
+
+class NB201Supernet(Supernet):
+    """NAS-Bench-201's skeleton with a mixed op on each of the cell's 6 edges (one shared alpha)."""
+
+    cell_types = ("cell",)
+
+    def __init__(
+        self,
+        ops: Sequence[str],
+        edges: Sequence[tuple[int, int]],
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: int = 16,
+        cells_per_stage: int = 5,
+        partial: int = 1,
+    ) -> None:
+        super().__init__()
+        if channels % partial:
+            raise ValueError(
+                f"space.channels={channels} must be a multiple of strategy.partial={partial}"
+            )
+        self.primitives, self.n_ops = tuple(ops), len(ops)
+        self.none = self.primitives.index("none")
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+        layers: list[nn.Module] = []
+        c = channels
+        for stage in range(3):
+            if stage > 0:
+                layers.append(ResidualBlock(c, 2 * c))
+                c *= 2
+            layers.extend(NB201SearchCell(ops, edges, c, partial) for _ in range(cells_per_stage))
+        self.cells = nn.ModuleList(layers)
+        self.head = nn.Sequential(
+            nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
+        self.classifier = nn.Linear(c, num_classes)
+        self._init_arch(len(edges), [t for t, _ in edges], partial)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        plan = self.plans()["cell"]
+        x = self.stem(x)
+        for layer in self.cells:
+            x = layer(x, plan) if isinstance(layer, NB201SearchCell) else layer(x)
+        return self.classifier(self.head(x))
