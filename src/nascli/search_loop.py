@@ -29,6 +29,7 @@ from rich.table import Table
 from nascli.config import instantiate
 from nascli.errors import NascliError
 from nascli.hardware.constraints import ConstrainedProposer
+from nascli.oneshot.loop import is_oneshot, run_oneshot
 from nascli.results.resume import load_resume
 from nascli.results.run_dir import (
     BEST,
@@ -146,6 +147,8 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         run.write_text(CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
         space_name = hydra_cfg.runtime.choices.get("space", "")
     torch.manual_seed(cfg.seed)
+    if is_oneshot(cfg):
+        return run_oneshot(cfg, run, space_name)
 
     space = instantiate(cfg.space, "space")
     data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=cfg.estimator.batch_size)
@@ -353,17 +356,30 @@ def _run_trial(
 
 
 def _finish(
-    cfg, run, space_name, history, status, stop_reason, error, seconds, rejected
+    cfg,
+    run,
+    space_name,
+    history,
+    status,
+    stop_reason,
+    error,
+    seconds,
+    rejected,
+    best: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    best = choose_best(history, cfg.search.get("objective", "val_acc"))
-    best_json = None
-    if best is not None:
+    """Write best.json (the best trial, or `best` as given by a one-shot search) and summary.json."""
+    best_json = best
+    if best_json is None and (
+        trial := choose_best(history, cfg.search.get("objective", "val_acc"))
+    ):
         best_json = {
             "space": space_name,
-            "arch": best["arch"],
-            "trial": best["trial"],
-            "metrics": best["metrics"],
+            "arch": trial["arch"],
+            "trial": trial["trial"],
+            "metrics": trial["metrics"],
         }
+    if best_json is not None:
         run.write_json(BEST, best_json)
     summary = {
         "command": "search",
@@ -379,6 +395,7 @@ def _finish(
         "run_dir": str(run.path),
         "resumed": bool(cfg.get("resume")),
         "best": best_json,
+        **(extra or {}),
         "versions": package_versions(),
         "git": git_commit(),
     }

@@ -49,3 +49,21 @@ class TensorLoader:
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         return (images.float().div_(255.0) - self.mean) / self.std
+
+
+class PairedLoader:
+    """Zip two loaders batch by batch (one-shot search: a weight batch and an architecture batch);
+    an epoch lasts as long as the shorter one."""
+
+    def __init__(self, first: TensorLoader, second: TensorLoader) -> None:
+        self.first, self.second = first, second
+
+    def __len__(self) -> int:
+        return min(len(self.first), len(self.second))
+
+    def __iter__(self) -> Iterator[tuple[tuple[torch.Tensor, torch.Tensor], ...]]:
+        return zip(self.first, self.second, strict=False)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Continue the shuffling sequence at `epoch` (resuming from a checkpoint)."""
+        self.first.epoch = self.second.epoch = epoch

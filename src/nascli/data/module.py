@@ -8,7 +8,7 @@ import pytorch_lightning as pl
 import torch
 
 from nascli.data import sources
-from nascli.data.loader import TensorLoader
+from nascli.data.loader import PairedLoader, TensorLoader
 from nascli.errors import NascliError
 
 
@@ -93,6 +93,22 @@ class ImageDataModule(pl.LightningDataModule):
     def train_dataloader(self, seed_offset: int = 0) -> TensorLoader:
         a = self.arrays
         return self._loader(a.x_train[self.train_idx], a.y_train[self.train_idx], True, seed_offset)
+
+    def halves_dataloader(self) -> PairedLoader:
+        """The training split cut in two by a seeded shuffle, batched side by side: (weights half,
+        architecture half), as one-shot search (DARTS) alternates between them."""
+        a = self.arrays
+        order = self.train_idx[
+            torch.randperm(
+                len(self.train_idx), generator=torch.Generator().manual_seed(self.seed + 1)
+            )
+        ]
+        half = len(order) // 2
+        w, arch = order[:half], order[half : 2 * half]
+        return PairedLoader(
+            self._loader(a.x_train[w], a.y_train[w], True, 0),
+            self._loader(a.x_train[arch], a.y_train[arch], True, 1),
+        )
 
     def val_dataloader(self) -> TensorLoader:
         a = self.arrays

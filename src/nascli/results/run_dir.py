@@ -55,7 +55,11 @@ class RunDir:
 
     def append_history(self, record: dict[str, Any]) -> None:
         """One JSON line per evaluated architecture, on disk before the next trial starts."""
-        with open(self.path / HISTORY, "a", encoding="utf-8") as f:
+        self.append_line(HISTORY, record)
+
+    def append_line(self, name: str, record: dict[str, Any]) -> None:
+        """Append one JSON line to `name` and fsync it."""
+        with open(self.path / name, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=False) + "\n")
             f.flush()
             os.fsync(f.fileno())

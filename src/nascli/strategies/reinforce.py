@@ -43,6 +43,19 @@ class Controller(nn.Module):
             x = self.embed[i](torch.tensor([choice]))
         return out, log_prob, entropy
 
+    @torch.no_grad()
+    def greedy(self) -> tuple[list[int], list[list[float]]]:
+        """The most likely choice at every decision, and each decision's probabilities."""
+        x, state = self.start, None
+        out, probs = [], []
+        for i in range(len(self.cardinalities)):
+            state = self.lstm(x, state)
+            p = torch.softmax(self.heads[i](state[0])[0], dim=-1)
+            out.append(int(p.argmax()))
+            probs.append(p.tolist())
+            x = self.embed[i](torch.tensor([out[-1]]))
+        return out, probs
+
 
 class Reinforce(Strategy):
     """Args:

@@ -1,0 +1,321 @@
+"""`nas search` for one-shot strategies: train one supernet, record every epoch, end with best.json.
+
+Files (beside the usual config.yaml, summary.json and best.json):
+- `epochs.jsonl`: one line per supernet epoch: losses, the derived architecture (capped and
+  uncapped), skip connections in its normal cell, the entropy of the architecture distribution,
+  alphas (or temperature, betas).
+- `history.jsonl`: the evaluated architectures. Bilevel methods (DARTS, PC-DARTS, GDAS): the
+  architecture derived after each epoch (`trial` = epoch) and its supernet val accuracy. SPOS: the
+  candidates its evolution scored on inherited weights.
+- `checkpoints/last.ckpt`: the Lightning checkpoint after the last finished epoch, which
+  `resume=` continues from (loaded with weights_only=True).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nascli.config import instantiate
+from nascli.errors import NascliError
+from nascli.estimators.train import make_trainer
+from nascli.oneshot.module import OneShotModule
+from nascli.oneshot.strategies import OneShotStrategy
+from nascli.results.resume import read_history
+from nascli.results.run_dir import HISTORY, RunDir
+
+log = logging.getLogger("nascli.search")
+
+EPOCHS = "epochs.jsonl"
+CHECKPOINT = Path("checkpoints") / "last.ckpt"
+PARAMETER_FREE = ("none", "skip_connect", "max_pool_3x3", "avg_pool_3x3")
+
+
+def is_oneshot(cfg: DictConfig) -> bool:
+    return str(cfg.strategy.get("_target_", "")).startswith("nascli.oneshot.")
+
+
+@torch.no_grad()
+def accuracy(net: torch.nn.Module, loader) -> float:
+    was_training = net.training
+    net.eval()
+    correct = total = 0
+    for x, y in loader:
+        correct += int((net(x).argmax(1) == y).sum())
+        total += y.numel()
+    net.train(was_training)
+    return correct / max(total, 1)
+
+
+@torch.no_grad()
+def recalibrate_bn(net: torch.nn.Module, loader, batches: int) -> None:
+    """Re-estimate batch-norm running statistics for the current path (SPOS): reset them, then
+    average over `batches` training batches in train mode."""
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    net.train()
+    for i, (x, _) in enumerate(loader):
+        if i >= batches:
+            break
+        net(x)
+    for m, momentum in zip(norms, saved, strict=True):
+        m.momentum = momentum
+
+
+class EpochRecorder(pl.Callback):
+    """After each epoch: derive, score, write epochs.jsonl and history.jsonl, then checkpoint."""
+
+    def __init__(self, run: RunDir, strategy: OneShotStrategy, data, cfg: DictConfig, start: float):
+        self.run, self.strategy, self.data, self.cfg = run, strategy, data, cfg
+        self.start, self.epoch_start = start, time.perf_counter()
+        self.stop_reason: str | None = None
+        self.history: list[dict[str, Any]] = []
+        self.space = strategy.space
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: OneShotModule) -> None:  # type: ignore[override]
+        epoch = trainer.current_epoch
+        seconds = round(time.perf_counter() - self.epoch_start, 4)
+        record: dict[str, Any] = {"epoch": epoch, **module.epoch_metrics, "lr": module.weight_lr()}
+        if self.strategy.derives_per_epoch:
+            arch = module.derive(self.strategy.max_skip)
+            uncapped = module.derive(None)
+            module.eval_setup(arch)
+            val_acc = accuracy(module.net, self.data.val_dataloader())
+            module.train_setup()
+            skips = self.space.normal_ops(arch).count("skip_connect")
+            skips_uncapped = self.space.normal_ops(uncapped).count("skip_connect")
+            record.update(
+                arch=arch,
+                arch_uncapped=uncapped,
+                skip_connect=skips,
+                skip_connect_uncapped=skips_uncapped,
+                val_acc=val_acc,
+            )
+            trial = {
+                "trial": epoch,
+                "arch": arch,
+                "status": "ok",
+                "metrics": {
+                    "val_acc": val_acc,
+                    **{k: v for k, v in module.epoch_metrics.items()},
+                    "epochs": 1,
+                },
+                "error": None,
+                "seconds": seconds,
+            }
+            self.run.append_history(trial)
+            self.history.append(trial)
+            log.info("epoch %d: val_acc %.4f, %d skip, arch %s", epoch, val_acc, skips, arch)
+            ms = self.strategy.max_skip
+            if self.strategy.early_stop_skip and ms is not None and skips_uncapped >= ms:
+                log.warning(
+                    "epoch %d: %d skip connections reach max_skip=%d: stopping (DARTS+)",
+                    epoch,
+                    skips_uncapped,
+                    ms,
+                )
+                self.stop_reason = "early_stop_skip"
+                trainer.should_stop = True
+        record.update(module.diagnostics())
+        record["seconds"] = seconds
+        self.run.append_line(EPOCHS, record)
+        budget = self.cfg.search.get("seconds")
+        if (
+            budget is not None
+            and time.perf_counter() - self.start >= budget
+            and epoch + 1 < trainer.max_epochs
+        ):
+            self.stop_reason = "seconds"
+            trainer.should_stop = True
+        # Last, so that a checkpoint never runs ahead of the records (resume trims records after it).
+        path = self.run.path / CHECKPOINT
+        path.parent.mkdir(exist_ok=True)
+        trainer.save_checkpoint(path.with_suffix(".tmp"))
+        os.replace(path.with_suffix(".tmp"), path)
+
+
+def _trim(run: RunDir, name: str, keep: int, key: str) -> list[dict[str, Any]]:
+    """Keep the first `keep` records of a JSON-lines file (those its checkpoint covers)."""
+    import json
+
+    path = run.path / name
+    if not path.exists():
+        return []
+    records = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    kept = [r for r in records if r.get(key, 0) < keep]
+    if len(kept) != len(records):
+        run.write_text(name, "".join(json.dumps(r) + "\n" for r in kept))
+    return kept
+
+
+def _checkpoint_epochs(path: Path) -> int:
+    """Epochs finished in a checkpoint; a damaged one is an error that says what to do."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return int(state["epoch"]) + 1
+    except Exception as exc:
+        raise NascliError(
+            f"resume: cannot read {path} ({type(exc).__name__}: {exc}); delete it to restart the supernet from epoch 0"
+        ) from exc
+
+
+def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]:
+    from nascli.search_loop import StopRequested, _finish, _report, stop_on_signals
+
+    space = instantiate(cfg.space, "space")
+    strategy = instantiate(cfg.strategy, "strategy", space=space, seed=cfg.seed)
+    data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=strategy.batch_size)
+    data.setup()
+    hardware = instantiate(cfg.hardware, "hardware")
+    torch.manual_seed(cfg.seed)
+    try:
+        net = space.supernet(data.input_shape, data.num_classes, strategy.partial)
+        module = strategy.module(net)
+    except ValueError as exc:
+        raise NascliError(f"strategy/space: {exc}") from exc
+    loader = data.halves_dataloader()
+    log.info(
+        "one-shot %s on %s: %d steps per epoch", type(strategy).__name__, space_name, len(loader)
+    )
+
+    ckpt = run.path / CHECKPOINT
+    done = _checkpoint_epochs(ckpt) if cfg.get("resume") and ckpt.exists() else 0
+    if cfg.get("resume"):
+        # Records written after the checkpoint (or SPOS's search, which reruns) are redone.
+        keep = done if strategy.derives_per_epoch else 0
+        _trim(run, HISTORY, keep, "trial")
+        _trim(run, EPOCHS, done, "epoch")
+        log.info("resuming %s at epoch %d", run.path, done)
+    history = read_history(run.path)
+    loader.set_epoch(done)
+    start = time.perf_counter() - sum(r.get("seconds", 0.0) for r in history)
+    recorder = EpochRecorder(run, strategy, data, cfg, start)
+    recorder.history = history
+    logger = None
+    if cfg.logger.get("_target_"):
+        logger = instantiate(cfg.logger, "logger", version="supernet")
+    trainer = make_trainer(
+        OmegaConf.to_container(cfg.trainer, resolve=True),
+        strategy.epochs,
+        logger=logger,
+        callbacks=[recorder],
+        limit_val_batches=0,
+    )
+    status, stop_reason, error = "completed", "epochs", None
+    stop: dict[str, Any] = {"signal": None}
+    best = None
+    warnings: list[str] = []
+    try:
+        with stop_on_signals() as stop:
+            if done < strategy.epochs:
+                trainer.fit(
+                    module,
+                    train_dataloaders=loader,
+                    ckpt_path=ckpt if done else None,
+                    weights_only=True,
+                )
+            elif done:  # training had finished: restore the supernet for SPOS's search
+                module.load_state_dict(
+                    torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+                )
+            if stop["signal"] is not None:
+                raise StopRequested()
+            stop_reason = recorder.stop_reason or "epochs"
+            best = _final(cfg, run, strategy, module, data, hardware, space_name, recorder)
+            warnings = _collapse_warnings(space, best["arch"])
+            for w in warnings:
+                log.warning(w)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and stop["signal"] is None:
+            raise
+        status, stop_reason = "interrupted", "interrupted"
+        log.warning("interrupted; resume with: nas search resume=%s", run.path)
+        raise StopRequested() from None
+    finally:
+        summary = _finish(
+            cfg,
+            run,
+            space_name,
+            recorder.history,
+            status,
+            stop_reason,
+            error,
+            time.perf_counter() - start,
+            0,
+            best=best,
+            extra={"warnings": warnings, "strategy": type(strategy).__name__.lower()},
+        )
+    _report(cfg, run, summary)
+    if cfg.format != "json":
+        for w in warnings:
+            print(f"warning: {w}")
+    return summary
+
+
+def _final(
+    cfg, run: RunDir, strategy, module, data, hardware, space_name, recorder
+) -> dict[str, Any]:
+    """The architecture the search ends with, measured as an evaluation network."""
+    if strategy.derives_per_epoch:
+        arch = strategy.final(module, None, None)
+        last = recorder.history[-1] if recorder.history else None
+        metrics = dict(last["metrics"]) if last and last["arch"] == arch else {}
+        trial = last["trial"] if last else None
+    else:
+        scores: dict[str, float] = {}
+        train = data.train_dataloader()
+
+        def score(arch: str) -> float:
+            module.net.method, module.net.path = "path", strategy.space.path(arch)
+            recalibrate_bn(module.net, train, strategy.bn_batches)
+            return accuracy(module.net, data.val_dataloader())
+
+        def log_trial(trial: int, arch: str, acc: float) -> None:
+            scores.setdefault(arch, acc)
+            record = {
+                "trial": trial,
+                "arch": arch,
+                "status": "ok",
+                "metrics": {"val_acc": acc},
+                "error": None,
+                "seconds": 0.0,
+            }
+            run.append_history(record)
+            recorder.history.append(record)
+
+        arch = strategy.final(module, score, log_trial)
+        trial = next(r["trial"] for r in recorder.history if r["arch"] == arch)
+        metrics = {"val_acc": scores[arch]}
+    torch.manual_seed(cfg.seed)
+    net = strategy.space.build(arch, data.input_shape, data.num_classes)
+    metrics.update(hardware.measure(net, data.input_shape))
+    metrics["supernet"] = (
+        True  # val_acc is the supernet's (inherited weights), not a retrained net's
+    )
+    return {"space": space_name, "arch": arch, "trial": trial, "metrics": metrics}
+
+
+def _collapse_warnings(space, arch: str) -> list[str]:
+    ops = space.normal_ops(arch)
+    free = sum(op in PARAMETER_FREE or "pool" in op for op in ops)
+    if ops and free * 2 > len(ops):
+        return [
+            f"the derived normal cell is parameter-free-heavy ({free} of {len(ops)} ops are skip, pool or none): "
+            "a sign of DARTS collapse; try strategy.max_skip=2, strategy.early_stop_skip=true or strategy=pcdarts"
+        ]
+    return []

@@ -1,0 +1,333 @@
+"""One-shot search: supernets, the bilevel update, derivation rules, and `nas search` end to end."""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from nascli.oneshot.module import BilevelModule, EnasModule, unrolled_backward
+from nascli.spaces.darts import CHOICE_OPS, PRIMITIVES, DartsSpace
+from nascli.spaces.genotype import parse_genotype
+from nascli.spaces.nb201 import OPS as NB201_OPS
+from nascli.spaces.nb201 import NB201Space
+
+# The smallest settings that still run every op of each space.
+SMALL_DARTS = ["space.search_channels=4", "space.search_layers=3"]
+FAST = ["logger=none", "strategy.batch_size=128"]
+
+
+def _tiny(space_name: str):
+    if space_name == "darts":
+        space = DartsSpace(search_channels=4, search_layers=3)
+    else:
+        space = NB201Space(channels=4, cells_per_stage=1)
+    return space
+
+
+def _batches(seed: int = 0, n: int = 8):
+    g = torch.Generator().manual_seed(seed)
+    make = lambda: (torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g))  # noqa: E731
+    return make(), make()
+
+
+def _loss(net, batch):
+    logits = net(batch[0])
+    return F.cross_entropy(logits, batch[1]), logits
+
+
+@pytest.mark.parametrize("space_name", ["darts", "nb201"])
+@pytest.mark.parametrize("method,partial", [("softmax", 1), ("softmax", 2), ("gumbel", 1)])
+def test_the_architecture_gradient_reaches_every_alpha_and_never_the_weight_optimiser(
+    space_name, method, partial
+):
+    torch.manual_seed(0)
+    space = _tiny(space_name)
+    net = space.supernet((1, 8, 8), 10, partial)
+    net.method = method
+    weights_opt = torch.optim.SGD(net.weight_parameters(), lr=0.1)
+    arch_ids = {id(p) for p in net.arch_parameters()}
+    held = {id(p) for group in weights_opt.param_groups for p in group["params"]}
+    assert arch_ids and not arch_ids & held
+    assert len(held) + len(arch_ids) == len(list(net.parameters()))
+    before = [a.detach().clone() for a in net.arch_parameters()]
+    arch_opt = torch.optim.Adam(net.arch_parameters(), lr=0.1)
+    train, val = _batches()
+    loss, _ = _loss(net, val)
+    loss.backward()
+    for a in net.arch_parameters():
+        assert a.grad is not None and a.grad.abs().sum() > 0
+    arch_opt.step()
+    assert all(not torch.equal(a, b) for a, b in zip(net.arch_parameters(), before, strict=True))
+
+
+def test_second_order_step_matches_the_exact_unrolled_gradient_and_differs_from_first_order():
+    torch.manual_seed(0)
+    space = NB201Space(channels=4, cells_per_stage=1)
+    net = space.supernet((1, 8, 8), 10).double()
+    train, val = ((x.double(), y) for x, y in _batches(1, 16))
+    xi, decay = 0.5, 3e-4
+    opt = torch.optim.SGD(net.weight_parameters(), lr=xi, weight_decay=decay)
+    loss_fn = functools.partial(_loss, net)
+
+    # Exact: differentiate L_val(w - xi * (dL_train/dw + decay * w), alpha) through the step.
+    params = dict(net.named_parameters())
+    names = [n for n in params if not n.startswith(("alphas.", "betas."))]
+
+    def loss_at(p, batch):
+        return F.cross_entropy(functional_call(net, p, (batch[0],)), batch[1])
+
+    grads = torch.autograd.grad(
+        loss_at(params, train), [params[n] for n in names], create_graph=True
+    )
+    stepped = {
+        **params,
+        **{n: params[n] - xi * (g + decay * params[n]) for n, g in zip(names, grads, strict=True)},
+    }
+    (exact,) = torch.autograd.grad(loss_at(stepped, val), [params["alphas.cell"]])
+    first = torch.autograd.grad(loss_at(params, val), [params["alphas.cell"]])[0]
+
+    saved = [p.detach().clone() for p in net.parameters()]
+    # The paper's finite-difference step (epsilon 0.01) is coarse on a net this small; a fine one
+    # shows that the formula is the exact gradient of the unrolled objective.
+    unrolled_backward(net, loss_fn, opt, train, val, epsilon=1e-5)
+    second = net.alphas["cell"].grad.clone()
+    assert all(torch.equal(p, s) for p, s in zip(net.parameters(), saved, strict=True))
+    assert torch.allclose(second, exact, rtol=1e-4, atol=1e-8)
+    assert (second - first).abs().max() > 100 * (second - exact).abs().max()
+    unrolled_backward(net, loss_fn, opt, train, val)  # the paper's epsilon: still not first order
+    assert not torch.allclose(net.alphas["cell"].grad, first, rtol=1e-2)
+
+
+def _weights(
+    picks: dict[int, tuple[int, float]], n_edges: int = 14, n_ops: int = 8, rest: float = 0.01
+):
+    """Op weights where edge e's op j weighs w for {e: (j, w)}; other entries weigh `rest`."""
+    w = [[rest] * n_ops for _ in range(n_edges)]
+    for e, (j, value) in picks.items():
+        w[e][j] = value
+    return w
+
+
+def test_darts_derivation_keeps_the_two_strongest_edges_per_node_and_never_none():
+    none, skip = PRIMITIVES.index("none"), PRIMITIVES.index("skip_connect")
+    sep3, sep5 = PRIMITIVES.index("sep_conv_3x3"), PRIMITIVES.index("sep_conv_5x5")
+    dil3, maxp = PRIMITIVES.index("dil_conv_3x3"), PRIMITIVES.index("max_pool_3x3")
+    # Node 0: edges 0-1; node 1: edges 2-4; node 2: edges 5-8; node 3: edges 9-13.
+    normal = _weights(
+        {
+            0: (none, 0.9),  # `none` dominates edge 0, but only non-none ops count
+            1: (sep5, 0.5),
+            2: (dil3, 0.4),
+            3: (maxp, 0.3),
+            4: (skip, 0.6),
+            5: (sep3, 0.7),
+            8: (sep5, 0.8),
+            11: (skip, 0.2),
+            13: (dil3, 0.25),
+        }
+    )
+    normal[0][sep3] = 0.05
+    reduce = _weights(
+        {
+            1: (maxp, 0.9),
+            0: (maxp, 0.8),
+            2: (sep3, 0.9),
+            4: (sep3, 0.8),
+            5: (skip, 0.9),
+            6: (skip, 0.8),
+            9: (sep5, 0.9),
+            10: (sep5, 0.8),
+        }
+    )
+    got = parse_genotype(DartsSpace().derive({"normal": normal, "reduce": reduce}))
+    assert got.normal == (
+        ("sep_conv_5x5", 1),
+        ("sep_conv_3x3", 0),
+        ("skip_connect", 2),
+        ("dil_conv_3x3", 0),
+        ("sep_conv_5x5", 3),
+        ("sep_conv_3x3", 0),
+        ("dil_conv_3x3", 4),
+        ("skip_connect", 2),
+    )
+    assert got.reduce[:2] == (("max_pool_3x3", 1), ("max_pool_3x3", 0))
+    # P-DARTS cap: with max_skip=1 the weaker skip (edge 11, 0.2) yields; edge 13 and the next
+    # strongest edge of node 3 are kept instead.
+    capped = parse_genotype(DartsSpace().derive({"normal": normal, "reduce": reduce}, max_skip=1))
+    assert [op for op, _ in capped.normal].count("skip_connect") == 1
+    assert capped.normal[4:6] == got.normal[4:6]
+    assert capped.normal[6] == ("dil_conv_3x3", 4)
+    assert capped.normal[7][0] != "skip_connect"
+
+
+def test_nb201_derivation_is_argmax_per_edge_and_caps_skips():
+    space = NB201Space()
+    ops = ["nor_conv_3x3", "skip_connect", "none", "skip_connect", "avg_pool_3x3", "skip_connect"]
+    w = [[0.1] * 5 for _ in range(6)]
+    for e, op in enumerate(ops):
+        w[e][NB201_OPS.index(op)] = 0.5 + 0.01 * e
+    w[1][NB201_OPS.index("nor_conv_1x1")] = 0.3  # edge 1's runner-up
+    assert space.normal_ops(space.derive({"cell": w})) == ops
+    capped = space.normal_ops(space.derive({"cell": w}, max_skip=2))
+    assert capped.count("skip_connect") == 2 and capped[1] == "nor_conv_1x1"
+
+
+@pytest.mark.parametrize("space_name", ["darts", "nb201"])
+def test_a_single_path_runs_exactly_the_ops_of_its_architecture(space_name):
+    torch.manual_seed(0)
+    space = _tiny(space_name)
+    net = space.supernet((1, 8, 8), 10)
+    arch = space.sample(random.Random(3))
+    net.method, net.path = "path", space.path(arch)
+    x, _ = _batches()[0]
+    net(x).sum().backward()
+    cell = net.cells[0]
+    used = {
+        (e, i)
+        for e, edge in enumerate(cell.edges)
+        for i, op in enumerate(edge.ops)
+        if any(p.grad is not None for p in op.parameters())
+    }
+    cell_type = "normal" if space_name == "darts" else "cell"
+    wanted = {(e, i) for e, ops in enumerate(net.path[cell_type]) for i in ops}
+    parametric = {(e, i) for e, i in wanted if any(True for _ in cell.edges[e].ops[i].parameters())}
+    assert used == parametric
+    if space_name == "darts":
+        assert sum(len(ops) for ops in net.path["normal"]) == 8
+        assert all(PRIMITIVES[i] in CHOICE_OPS for ops in net.path["normal"] for i in ops)
+
+
+def test_gdas_temperature_anneals_linearly_from_tau_max_to_tau_min():
+    space = _tiny("nb201")
+    net = space.supernet((1, 8, 8), 10)
+    sgd = functools.partial(torch.optim.SGD, lr=0.1)
+    module = BilevelModule(
+        net, space, sgd, None, sgd, method="gumbel", epochs=5, tau_max=10, tau_min=0.1
+    )
+    taus = [round(module.tau_at(epoch), 6) for epoch in range(5)]
+    assert taus == [10.0, 7.525, 5.05, 2.575, 0.1]
+
+
+def test_enas_keeps_the_controller_out_of_the_weight_optimiser():
+    space = _tiny("nb201")
+    net = space.supernet((1, 8, 8), 10)
+    module = EnasModule(
+        net,
+        space,
+        functools.partial(torch.optim.SGD, lr=0.1),
+        None,
+        functools.partial(torch.optim.Adam, lr=1e-3),
+    )
+    weights, controller = module.configure_optimizers()
+    held = {id(p) for g in weights.param_groups for p in g["params"]}
+    assert not held & {id(p) for p in module.controller.parameters()}
+    assert {id(p) for g in controller.param_groups for p in g["params"]} == {
+        id(p) for p in module.controller.parameters()
+    }
+    assert len(space.normal_ops(module.derive())) == 6
+
+
+# -- end to end ---------------------------------------------------------------------------------
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    "strategy,extra",
+    [
+        ("darts", []),
+        ("darts", ["strategy.order=2", "space=nb201", "space.channels=4"]),
+        ("gdas", []),
+        ("pcdarts", ["strategy.warmup_epochs=0"]),
+        ("spos", ["strategy.search_trials=6", "strategy.population=3", "strategy.sample_size=2"]),
+        ("enas", []),
+    ],
+)
+def test_one_shot_search_writes_epochs_history_checkpoint_and_best(nas, tmp_path, strategy, extra):
+    run = tmp_path / "run"
+    args = [f"strategy={strategy}", "strategy.epochs=2", *FAST, f"hydra.run.dir={run}"]
+    args += extra if "space=nb201" in extra else [*SMALL_DARTS, *extra]
+    if "space=nb201" in extra:
+        args.append("space.cells_per_stage=1")
+    result = nas("search", *args, "format=json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed" and summary["stop_reason"] == "epochs"
+    epochs = _lines(run / "epochs.jsonl")
+    assert [e["epoch"] for e in epochs] == [0, 1]
+    assert all(e["train_loss"] > 0 for e in epochs)
+    history = _lines(run / "history.jsonl")
+    best = json.loads((run / "best.json").read_text())
+    space = best["space"]
+    assert space == ("nb201" if "space=nb201" in extra else "darts")
+    assert best["metrics"]["params"] > 0 and 0 <= best["metrics"]["val_acc"] <= 1
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    if strategy == "spos":
+        assert len(history) == 6 and best["arch"] in {r["arch"] for r in history}
+    else:
+        assert [r["trial"] for r in history] == [0, 1] and best["arch"] == history[-1]["arch"]
+        assert epochs[-1]["arch"] == best["arch"]
+        assert "skip_connect" in epochs[-1] and "entropy" in epochs[-1]
+    if strategy in ("darts", "gdas", "pcdarts"):
+        assert len(epochs[-1]["alphas"]["normal" if space == "darts" else "cell"]) == (
+            14 if space == "darts" else 6
+        )
+        assert epochs[0]["arch_loss"] > 0  # the architecture steps ran
+    if strategy == "pcdarts":
+        assert "betas" in epochs[-1]
+    if strategy == "gdas":
+        assert epochs[0]["tau"] == 10.0 and epochs[1]["tau"] == 0.1
+    if strategy == "enas":
+        assert len(epochs[-1]["controller_probabilities"]) == 32
+
+
+def test_one_shot_resume_continues_from_the_last_epoch_checkpoint(nas, tmp_path):
+    run = tmp_path / "run"
+    base = ["strategy=gdas", "strategy.epochs=3", *SMALL_DARTS, *FAST]
+    first = nas("search", *base, "search.seconds=0.001", f"hydra.run.dir={run}", "format=json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["stop_reason"] == "seconds"
+    epoch0 = _lines(run / "epochs.jsonl")
+    assert len(epoch0) == 1
+    second = nas("search", f"resume={run}", "search.seconds=null", "format=json")
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert summary["resumed"] and summary["stop_reason"] == "epochs"
+    epochs = _lines(run / "epochs.jsonl")
+    assert [e["epoch"] for e in epochs] == [0, 1, 2]
+    assert epochs[0] == epoch0[0]  # the finished epoch was not trained again
+    assert [e["tau"] for e in epochs] == [10.0, 5.05, 0.1]  # the schedule went on where it was
+    assert [r["trial"] for r in _lines(run / "history.jsonl")] == [0, 1, 2]
+
+
+def test_strategy_brings_its_space_but_a_named_space_wins(nas):
+    darts = nas("search", "strategy=darts", "--cfg", "job")
+    assert "nascli.spaces.darts.DartsSpace" in darts.stdout
+    assert "epochs: 8" in darts.stdout  # the digits preset of the one-shot schedule
+    nb201 = nas("search", "strategy=darts", "space=nb201", "--cfg", "job")
+    assert "nascli.spaces.nb201.NB201Space" in nb201.stdout
+
+
+@pytest.mark.parametrize(
+    "args,names",
+    [
+        (["strategy=darts", "strategy.order=3"], "strategy.order"),
+        (["strategy=darts", "strategy.early_stop_skip=true"], "strategy.max_skip"),
+        (["strategy=gdas", "strategy.order=2"], "strategy.order"),
+        (["strategy=gdas", "strategy.tau_min=0"], "strategy.tau_min"),
+        (["strategy=enas", "strategy.max_skip=2"], "max_skip"),
+        (["strategy=pcdarts", "space.search_channels=6"], "strategy.partial=4"),
+    ],
+)
+def test_one_shot_bad_settings_are_one_line_errors(nas, tmp_path, args, names):
+    result = nas("search", *args, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode != 0
+    assert names in result.stderr and "Traceback" not in result.stderr
