@@ -34,7 +34,13 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 bench-overhead: $(STAMP) ## share of a digits trial spent outside forward/backward/optimizer
 	$(BIN)/python scripts/bench_overhead.py
 
+search-darts: $(STAMP) ## a small first-order DARTS search on digits (about 3 minutes on 2 cores)
+	$(BIN)/nas search strategy=darts
+
+bench-supernet: $(STAMP) ## time one DARTS iteration of the supernet at C=16/8 cells/64 and C=8/5/32
+	$(BIN)/python scripts/bench_supernet.py
+
 clean: ## remove outputs (keeps .venv)
 	rm -rf outputs/*/ .pytest_cache .ruff_cache
 
-.PHONY: help install search test lint format bench-overhead clean
+.PHONY: help install search search-darts test lint format bench-overhead bench-supernet clean

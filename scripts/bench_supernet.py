@@ -21,7 +21,14 @@ import sys
 import time
 
 
-def one_setting(channels: int, layers: int, batch: int, repeats: int, threads: int) -> dict:
+def one_setting(
+    channels: int,
+    layers: int,
+    batch: int,
+    repeats: int,
+    threads: int,
+    recompute: bool = False,
+) -> dict:
     import torch
     import torch.nn.functional as F
 
@@ -30,6 +37,7 @@ def one_setting(channels: int, layers: int, batch: int, repeats: int, threads: i
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = DartsSpace(search_channels=channels, search_layers=layers).supernet((3, 32, 32), 10)
+    net.recompute = recompute
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     x_t, y_t = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
@@ -56,6 +64,7 @@ def one_setting(channels: int, layers: int, batch: int, repeats: int, threads: i
         "cells": layers,
         "batch": batch,
         "threads": threads,
+        "recompute": recompute,
         "median_s": round(statistics.median(times), 4),
         "min_s": round(min(times), 4),
         "max_s": round(max(times), 4),
@@ -69,11 +78,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--settings", nargs="+", default=["16,8,64", "8,5,32"])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--recompute", action="store_true", help="recompute cell activations in backward"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         c, n, b = (int(v) for v in args.child.split(","))
-        print(json.dumps(one_setting(c, n, b, args.repeats, args.threads)))
+        print(json.dumps(one_setting(c, n, b, args.repeats, args.threads, args.recompute)))
         return
     for setting in args.settings:
         out = subprocess.run(
@@ -86,6 +98,7 @@ def main() -> None:
                 str(args.repeats),
                 "--threads",
                 str(args.threads),
+                *(["--recompute"] if args.recompute else []),
             ],
             capture_output=True,
             text=True,
@@ -98,7 +111,8 @@ def main() -> None:
             print(
                 f"C={result['channels']:>2} cells={result['cells']} batch={result['batch']:>3}: "
                 f"median {result['median_s'] * 1000:8.0f} ms (min {result['min_s'] * 1000:.0f}, "
-                f"max {result['max_s'] * 1000:.0f}; {args.repeats} runs, {args.threads} threads), "
+                f"max {result['max_s'] * 1000:.0f}; {args.repeats} runs, {args.threads} threads"
+                f"{', recompute' if result['recompute'] else ''}), "
                 f"peak RSS {result['peak_rss_gib']:.2f} GiB"
             )
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import random
+import signal
+import subprocess
+import time
 
 import pytest
 import torch
@@ -16,6 +20,7 @@ from nascli.spaces.darts import CHOICE_OPS, PRIMITIVES, DartsSpace
 from nascli.spaces.genotype import parse_genotype
 from nascli.spaces.nb201 import OPS as NB201_OPS
 from nascli.spaces.nb201 import NB201Space
+from tests.conftest import NAS
 
 # The smallest settings that still run every op of each space.
 SMALL_DARTS = ["space.search_channels=4", "space.search_layers=3"]
@@ -331,3 +336,132 @@ def test_one_shot_bad_settings_are_one_line_errors(nas, tmp_path, args, names):
     result = nas("search", *args, f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode != 0
     assert names in result.stderr and "Traceback" not in result.stderr
+
+
+def test_supernet_estimator_scores_sample_based_trials_on_inherited_weights(nas, tmp_path):
+    spos = tmp_path / "spos"
+    first = nas(
+        "search",
+        "strategy=spos",
+        "strategy.epochs=1",
+        "strategy.search_trials=2",
+        "strategy.population=2",
+        "strategy.sample_size=1",
+        *SMALL_DARTS,
+        *FAST,
+        f"hydra.run.dir={spos}",
+        "format=json",
+    )
+    assert first.returncode == 0, first.stderr
+    run = tmp_path / "evo"
+    result = nas(
+        "search",
+        "space=darts",
+        *SMALL_DARTS,
+        "strategy=evolution",
+        "search.trials=4",
+        "estimator=supernet",
+        f"estimator.checkpoint={spos}",
+        "logger=none",
+        f"hydra.run.dir={run}",
+        "format=json",
+    )
+    assert result.returncode == 0, result.stderr
+    history = _lines(run / "history.jsonl")
+    assert len(history) == 4 and all(r["status"] == "ok" for r in history)
+    assert all(r["metrics"]["epochs"] == 0 and 0 <= r["metrics"]["val_acc"] <= 1 for r in history)
+    assert not (run / "supernet.ckpt").exists()  # loaded, not trained
+    own = tmp_path / "own"
+    trained = nas(
+        "search",
+        "space=nb201",
+        "space.channels=4",
+        "space.cells_per_stage=1",
+        "search.trials=2",
+        "estimator=supernet",
+        "estimator.epochs=1",
+        "logger=none",
+        f"hydra.run.dir={own}",
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert (own / "supernet.ckpt").is_file()
+    wrong = nas(
+        "search",
+        "space=nb201",
+        "search.trials=1",
+        "estimator=supernet",
+        f"estimator.checkpoint={spos}",
+        f"hydra.run.dir={tmp_path / 'wrong'}",
+    )
+    assert wrong.returncode != 0 and "same space settings" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+@pytest.mark.parametrize("space_name", ["darts", "nb201"])
+def test_recomputing_cells_gives_the_same_gradients(space_name):
+    grads = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        net = _tiny(space_name).supernet((1, 8, 8), 10)
+        net.recompute = recompute
+        x, y = _batches()[0]
+        F.cross_entropy(net(x), y).backward()
+        grads.append([p.grad.clone() for p in net.parameters()])
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_collapse_warning_counts_parameter_free_ops_of_the_normal_cell():
+    from nascli.oneshot.loop import _collapse_warnings
+
+    nb201 = NB201Space()
+    assert _collapse_warnings(
+        nb201,
+        "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+    )
+    assert not _collapse_warnings(
+        nb201,
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+    )
+    assert not _collapse_warnings(DartsSpace(), "DARTS_V2")
+
+
+def test_early_stop_skip_ends_the_search_when_the_cap_is_reached(nas, tmp_path):
+    run = tmp_path / "run"
+    args = [
+        "strategy=darts",
+        "strategy.epochs=3",
+        "strategy.max_skip=0",
+        "strategy.early_stop_skip=true",
+    ]
+    result = nas("search", *args, *SMALL_DARTS, *FAST, f"hydra.run.dir={run}", "format=json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["stop_reason"] == "early_stop_skip" and summary["trials"] == 1
+    best = json.loads((run / "best.json").read_text())
+    assert "skip_connect" not in DartsSpace().normal_ops(best["arch"])  # the cap holds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_one_shot_search_stopped_mid_training_resumes_from_its_checkpoint(nas, tmp_path, sig):
+    run = tmp_path / "run"
+    args = ["strategy=darts", "strategy.epochs=4", *SMALL_DARTS, *FAST, f"hydra.run.dir={run}"]
+    proc = subprocess.Popen(
+        [NAS, "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 240
+    ckpt = run / "checkpoints" / "last.ckpt"
+    while time.monotonic() < deadline and not ckpt.exists():
+        time.sleep(0.05)
+    os.kill(proc.pid, sig)
+    assert proc.wait(timeout=60) == (130 if sig == signal.SIGTERM else -signal.SIGKILL)
+    if sig == signal.SIGTERM:
+        assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    done = [e["epoch"] for e in _lines(run / "epochs.jsonl")]
+    assert done and done == list(range(len(done))) and len(done) < 4
+    result = nas("search", f"resume={run}", "format=json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "completed"
+    assert [e["epoch"] for e in _lines(run / "epochs.jsonl")] == [0, 1, 2, 3]
+    assert [r["trial"] for r in _lines(run / "history.jsonl")] == [0, 1, 2, 3]

@@ -122,6 +122,36 @@ RULES: dict[str, Rule] = {
         "a positive integer",
         "estimator.batch_size=64",
     ),
+    "strategy.epochs": (
+        _is_int,
+        lambda v: v >= 1,
+        "an integer of at least 1",
+        "strategy.epochs=50",
+    ),
+    "strategy.batch_size": (
+        _is_int,
+        lambda v: v > 0,
+        "a positive integer",
+        "strategy.batch_size=64",
+    ),
+    "strategy.max_skip": (
+        _is_int,
+        lambda v: v >= 0,
+        "a non-negative integer or null",
+        "strategy.max_skip=2",
+    ),
+    "space.search_channels": (
+        _is_int,
+        lambda v: v > 0,
+        "a positive integer",
+        "space.search_channels=16",
+    ),
+    "space.search_layers": (
+        _is_int,
+        lambda v: v >= 1,
+        "an integer of at least 1",
+        "space.search_layers=8",
+    ),
     "space.channels": (_is_int, lambda v: v > 0, "a positive integer", "space.channels=16"),
     "space.cells_per_stage": (
         _is_int,

@@ -180,6 +180,9 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         raise NascliError(
             f"search.objective={objective} is not a metric this estimator reports ({', '.join(reported)})"
         )
+    prepare = getattr(estimator, "prepare", None)  # estimator=supernet trains or loads it here
+    if prepare is not None:
+        prepare(space, data, cfg.seed, run.path)
     restore_strategy(strategy, next_arch, run, history)
     trials, seconds = cfg.search.trials, cfg.search.seconds
     epochs_total = cfg.search.get("epochs_total")
@@ -330,7 +333,9 @@ def _run_trial(
             logger = instantiate(cfg.logger, "logger", version=f"trial_{trial:04d}")
         t_train = time.perf_counter()
         rungs = getattr(estimator, "rungs", None)
-        if rungs:
+        if hasattr(estimator, "evaluate_arch"):  # inherited weights: no child is trained
+            metrics = estimator.evaluate_arch(arch, space, data, seed=trial_seed(cfg.seed, trial))
+        elif rungs:
             record["rung"] = rung
             metrics = estimator.evaluate(
                 net, data, seed=trial_seed(cfg.seed, trial), logger=logger, epochs=rungs[rung]

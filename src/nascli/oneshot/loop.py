@@ -13,6 +13,7 @@ Files (beside the usual config.yaml, summary.json and best.json):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -149,8 +150,6 @@ class EpochRecorder(pl.Callback):
 
 def _trim(run: RunDir, name: str, keep: int, key: str) -> list[dict[str, Any]]:
     """Keep the first `keep` records of a JSON-lines file (those its checkpoint covers)."""
-    import json
-
     path = run.path / name
     if not path.exists():
         return []
@@ -185,6 +184,7 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
     torch.manual_seed(cfg.seed)
     try:
         net = space.supernet(data.input_shape, data.num_classes, strategy.partial)
+        net.recompute = strategy.recompute
         module = strategy.module(net)
     except ValueError as exc:
         raise NascliError(f"strategy/space: {exc}") from exc

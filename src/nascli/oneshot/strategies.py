@@ -25,6 +25,7 @@ class OneShotStrategy:
     grad_clip: gradient-norm clip of the weight step (null: none).
     max_skip: cap on skip connections in the derived normal cell (P-DARTS); null: none.
     early_stop_skip: stop searching once the uncapped derived normal cell has max_skip skips (DARTS+).
+    recompute: recompute cell activations in backward (a supernet that does not fit in memory).
     """
 
     partial = 1
@@ -41,6 +42,7 @@ class OneShotStrategy:
         grad_clip: float | None = 5.0,
         max_skip: int | None = None,
         early_stop_skip: bool = False,
+        recompute: bool = False,
     ) -> None:
         if optimizer is None:
             raise NascliError("strategy.optimizer is missing; one-shot strategies need one")
@@ -52,6 +54,7 @@ class OneShotStrategy:
         self.epochs, self.batch_size = epochs, batch_size
         self.optimizer, self.scheduler, self.grad_clip = optimizer, scheduler, grad_clip
         self.max_skip, self.early_stop_skip = max_skip, early_stop_skip
+        self.recompute = recompute
 
     def module(self, net) -> OneShotModule:
         raise NotImplementedError

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from nascli.spaces.darts_ops import OPS as DARTS_OPS
 from nascli.spaces.darts_ops import FactorizedReduce, Zero
@@ -148,8 +149,16 @@ class Supernet(nn.Module):
         )
         self.node_edges = _node_edges(targets)
         self.method = "softmax"
+        # Recompute each cell's activations in backward instead of keeping them (less memory,
+        # about one more forward pass of compute): for supernets that do not fit otherwise.
+        self.recompute = False
         self.tau = 1.0
         self.path: dict[str, list[list[int]]] | None = None
+
+    def run_cell(self, cell: nn.Module, *args: object) -> torch.Tensor:
+        if self.recompute and self.training and torch.is_grad_enabled():
+            return checkpoint(cell, *args, use_reentrant=False)
+        return cell(*args)
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.alphas.values()) + list(self.betas.values())
@@ -289,7 +298,10 @@ class DartsSupernet(Supernet):
         plans = self.plans()
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, plans["reduce" if cell.reduction else "normal"])
+            s0, s1 = (
+                s1,
+                self.run_cell(cell, s0, s1, plans["reduce" if cell.reduction else "normal"]),
+            )
         return self.classifier(self.pool(s1).flatten(1))
 
 
@@ -355,5 +367,5 @@ class NB201Supernet(Supernet):
         plan = self.plans()["cell"]
         x = self.stem(x)
         for layer in self.cells:
-            x = layer(x, plan) if isinstance(layer, NB201SearchCell) else layer(x)
+            x = self.run_cell(layer, x, plan) if isinstance(layer, NB201SearchCell) else layer(x)
         return self.classifier(self.head(x))
