@@ -9,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nascli.spaces.darts import DartsSpace
+from nascli.spaces.macro import MacroSpace
 from nascli.spaces.mobilenet import MobileNetSpace
 from nascli.spaces.nb201 import NB201Space
 
-SPACES = [NB201Space(), DartsSpace(), MobileNetSpace()]
+SPACES = [NB201Space(), DartsSpace(), MobileNetSpace(), MacroSpace()]
 
 
 @pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
