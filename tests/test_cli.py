@@ -210,6 +210,13 @@ BAD_INPUTS = [
     (["estimator=hyperband", "estimator.eta=1"], "eta"),
     (["constraints.max_params=-5"], "constraints.max_params"),
     (["search.objective=train_speed"], "search.objective=train_speed"),
+    (["space=macro", "space.layers=0"], "space.layers=0"),
+    (["space=mobilenet", "space.widths=[8,16]"], "space.widths"),
+    (["strategy=darts", "strategy.epochs=0"], "strategy.epochs"),
+    (["strategy=darts", "space.search_layers=0"], "space.search_layers"),
+    (["strategy=darts", "strategy.max_skip=-1"], "strategy.max_skip"),
+    (["strategy=spos", "space=mobilenet"], "space=mobilenet has no weight-sharing supernet"),
+    (["estimator=supernet", "estimator.checkpoint=nowhere"], "estimator.checkpoint=nowhere"),
 ]
 
 

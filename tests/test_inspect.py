@@ -56,6 +56,9 @@ def test_inspect_takes_a_pasted_arch_string_and_a_run_directory(nas, tmp_path):
         ([], "arch is required"),
         (["space=darts", "arch=DARTS_V9"], "DARTS_V9"),
         (["arch=|nor_conv_3x3~0|+|bad|"], "nb201 arch"),
+        (["space=darts", "arch=Genotype(normal=[('sep_conv_3x3', 9)])"], "darts arch"),
+        (["space=mobilenet", "arch=d2:k3e3|d9:k3e3"], "mobilenet arch"),
+        (["space=macro", "arch=conv_3x3|conv_9x9:1"], "macro arch"),
     ],
 )
 def test_inspect_bad_input_is_one_line(nas, tmp_path, args, named):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from nascli.errors import NascliError
 from nascli.results.resume import read_history
@@ -125,6 +127,7 @@ def test_resume_bad_input(nas, tmp_path):
         (["resume=run", "space=darts"], "drop 'space=darts'"),
         (["resume=missing"], "resume=missing is not a folder"),
         (["resume=."], "not a nascli search run directory"),
+        (["resume=run", "dataset=fake"], "drop 'dataset=fake'"),
     ]
     for args, message in cases:
         out = nas("search", *args, cwd=tmp_path)
@@ -170,3 +173,95 @@ def test_a_config_read_back_for_resume_cannot_build_outside_the_allow_list(nas, 
     )
     out = nas("search", "resume=run", "search.trials=2", cwd=tmp_path)
     assert out.returncode == 2 and "strategy._target_=os.system is not allowed" in out.stderr
+
+
+class _OutOfMemory:
+    """An estimator that fails the way a too-large child does."""
+
+    metrics = ("val_acc",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def evaluate(self, net, data, seed, logger=None):
+        raise self.error
+
+
+class _Hardware:
+    def measure(self, net, input_shape):
+        return {}
+
+
+class _Shape:
+    input_shape, num_classes = (1, 8, 8), 10
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError(),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"
+        ),
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    ],
+    ids=["MemoryError", "cpu-allocator", "cuda"],
+)
+def test_a_trial_out_of_memory_is_recorded_as_failed_with_the_fix(error):
+    from omegaconf import OmegaConf
+
+    from nascli.search_loop import _run_trial
+    from nascli.spaces.nb201 import NB201Space
+
+    space = NB201Space(channels=4, cells_per_stage=1)
+    cfg = OmegaConf.create({"seed": 0, "logger": {}})
+    arch = space.sample(random.Random(0))
+    record = _run_trial(cfg, 3, arch, space, _Shape(), _OutOfMemory(error), _Hardware(), "val_acc")
+    assert record["status"] == "failed" and record["trial"] == 3
+    assert (
+        type(error).__name__ in record["error"] and "lower estimator.batch_size" in record["error"]
+    )
+
+
+def test_a_failed_job_does_not_stop_the_other_jobs_of_a_multirun(nas, tmp_path):
+    out = nas(
+        "search",
+        "-m",
+        "space.channels=-1,4",
+        "space.cells_per_stage=1",
+        "search.trials=1",
+        "estimator.epochs=1",
+        "logger=none",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    assert out.returncode != 0
+    assert "space.channels=-1 is out of range" in out.stderr
+    summary = json.loads((tmp_path / "sweep" / "1" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["trials"] == 1
+    assert not (tmp_path / "sweep" / "0" / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_search_promptly_and_marks_it_interrupted(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [NAS, "search", *ARGS, "search.trials=50", "estimator.epochs=20", "hydra.run.dir=run"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (run / "config.yaml").exists():
+        time.sleep(0.05)
+    time.sleep(3.0)  # the search has started and is training its first trial
+    sent = time.monotonic()
+    os.kill(proc.pid, signal.SIGINT)
+    code = proc.wait(timeout=60)
+    waited = time.monotonic() - sent
+    assert code == 130, proc.stderr.read()
+    assert waited < 10, f"took {waited:.1f} s to stop"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["stop_reason"] == "interrupted"
+    assert "nas search resume=" in proc.stderr.read()

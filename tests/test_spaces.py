@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nascli.spaces.base import ArchError
 from nascli.spaces.darts import DartsSpace
 from nascli.spaces.macro import MacroSpace
 from nascli.spaces.mobilenet import MobileNetSpace
@@ -33,3 +35,16 @@ def test_text_round_trips_and_operators_stay_in_the_space(space, seed_a, seed_b,
         c in (x, y)
         for c, x, y in zip(space.encode(child), space.encode(a), space.encode(b), strict=True)
     )
+
+
+@pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32), noise=st.text(max_size=8), where=st.floats(0, 1))
+def test_parsers_raise_only_arch_error_on_damaged_text(space, seed, noise, where):
+    """A valid text with a random stretch replaced: parsed, or refused with ArchError only."""
+    text = space.sample(random.Random(seed))
+    cut = int(where * len(text))
+    damaged = text[:cut] + noise + text[cut + len(noise) // 2 + 1 :]
+    for candidate in (damaged, noise, damaged.upper()):
+        with contextlib.suppress(ArchError):  # any other exception fails the test
+            space.parse(candidate)

@@ -302,6 +302,22 @@ def restore_strategy(strategy, next_arch, run: RunDir, history: list[dict[str, A
         strategy.tell(record["arch"], record["metrics"] if record["status"] == "ok" else None)
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CPU (MemoryError, the allocator's RuntimeError) or GPU (torch.OutOfMemoryError)."""
+    return isinstance(exc, MemoryError | torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc).lower()
+    )
+
+
+def release_memory() -> None:
+    """Give back what a failed trial held, so the next one starts clean."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def _check_builds(space, data) -> None:
     """Build one network before the first trial, so a bad space setting is one clear error, not N failed trials."""
     try:
@@ -354,6 +370,11 @@ def _run_trial(
         raise
     except Exception as exc:  # one bad architecture must not end the search
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        if is_out_of_memory(exc):
+            record["error"] += (
+                " (out of memory: lower estimator.batch_size or the space's channels)"
+            )
+            release_memory()
         log.warning("trial %d (%s) failed: %s", trial, arch, record["error"])
     record["seconds"] = round(time.perf_counter() - t0, 4)
     log.info("trial %d %s %s %s", trial, record["status"], arch, json.dumps(record["metrics"]))
