@@ -24,12 +24,12 @@ test: $(STAMP) lint ## lint, then the whole test suite (two workers, one torch t
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts examples
+	$(BIN)/ruff format --check src tests scripts examples
 
 format: $(STAMP) ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix src tests scripts
-	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff check --fix src tests scripts examples
+	$(BIN)/ruff format src tests scripts examples
 
 bench-overhead: $(STAMP) ## share of a digits trial spent outside forward/backward/optimizer
 	$(BIN)/python scripts/bench_overhead.py

@@ -467,17 +467,33 @@ def test_a_one_shot_search_stopped_mid_training_resumes_from_its_checkpoint(nas,
     assert [r["trial"] for r in _lines(run / "history.jsonl")] == [0, 1, 2, 3]
 
 
-def test_resume_refuses_a_damaged_checkpoint_and_changes_nothing(nas, tmp_path):
+class _Payload:
+    """A pickle that runs a command when loaded without weights_only."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "code"])
+def test_resume_refuses_a_damaged_checkpoint_and_changes_nothing(nas, tmp_path, damage):
     run = tmp_path / "run"
     args = ["strategy=gdas", "strategy.epochs=2", *SMALL_DARTS, *FAST, "search.seconds=0.001"]
     first = nas("search", *args, f"hydra.run.dir={run}")
     assert first.returncode == 0, first.stderr
     ckpt = run / "checkpoints" / "last.ckpt"
-    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    marker = tmp_path / "pwned"
+    if damage == "truncated":
+        ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    else:
+        torch.save({"epoch": 0, "state_dict": {}, "x": _Payload(marker)}, ckpt)
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.suffix != ".log"}
     out = nas("search", f"resume={run}", "search.seconds=null")
     assert out.returncode == 2 and "last.ckpt" in out.stderr and "delete it" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+    assert not marker.exists()  # weights_only refused to run the pickled command
     after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.suffix != ".log"}
     assert {p: b for p, b in after.items() if ".hydra" not in str(p)} == {
         p: b for p, b in before.items() if ".hydra" not in str(p)

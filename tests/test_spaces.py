@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nascli.spaces.base import ArchError
+from nascli.spaces.custom import CustomSpace
 from nascli.spaces.darts import DartsSpace
 from nascli.spaces.macro import MacroSpace
 from nascli.spaces.mobilenet import MobileNetSpace
 from nascli.spaces.nb201 import NB201Space
 
-SPACES = [NB201Space(), DartsSpace(), MobileNetSpace(), MacroSpace()]
+EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "tiny_space.py") + ":build"
+SPACES = [
+    NB201Space(),
+    DartsSpace(),
+    MobileNetSpace(),
+    MacroSpace(),
+    CustomSpace(EXAMPLE, (1, 8, 8), 10),
+]
 
 
 @pytest.mark.parametrize("space", SPACES, ids=lambda s: s.name)
