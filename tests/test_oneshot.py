@@ -330,6 +330,7 @@ def test_strategy_brings_its_space_but_a_named_space_wins(nas):
         (["strategy=gdas", "strategy.tau_min=0"], "strategy.tau_min"),
         (["strategy=enas", "strategy.max_skip=2"], "max_skip"),
         (["strategy=pcdarts", "space.search_channels=6"], "strategy.partial=4"),
+        (["strategy=pcdarts", "space=mobilenet"], "no partial-channel supernet"),
     ],
 )
 def test_one_shot_bad_settings_are_one_line_errors(nas, tmp_path, args, names):
@@ -498,3 +499,40 @@ def test_resume_refuses_a_damaged_checkpoint_and_changes_nothing(nas, tmp_path, 
     assert {p: b for p, b in after.items() if ".hydra" not in str(p)} == {
         p: b for p, b in before.items() if ".hydra" not in str(p)
     }
+
+
+def test_mobilenet_single_path_trains_only_its_variants_and_its_depth():
+    from nascli.spaces.mobilenet import MobileNetSpace
+
+    torch.manual_seed(0)
+    space = MobileNetSpace(width_mult=0.25, stem_stride=1)
+    net = space.supernet((1, 8, 8), 10)
+    arch = "|".join(["d2:k3e3-k5e4-k7e6-k7e6"] + ["d4:k7e6-k3e3-k3e4-k5e6"] * 4)
+    net.method, net.path = "path", space.path(arch)
+    net(torch.randn(2, 1, 8, 8)).sum().backward()
+    trained = {
+        (s, i, v)
+        for s, stage in enumerate(net.stages)
+        for i, edge in enumerate(stage)
+        for v, op in enumerate(edge.ops)
+        if any(p.grad is not None for p in op.parameters())
+    }
+    first = {(0, 0, space.VARIANTS.index((3, 3))), (0, 1, space.VARIANTS.index((5, 4)))}
+    assert {t for t in trained if t[0] == 0} == first  # depth 2: blocks 3 and 4 never ran
+    assert len(trained) == 2 + 4 * 4
+    weights = {"blocks": [[0.0] * 9 for _ in range(20)], "depth": [[0.0, 0.0, 1.0]] * 5}
+    for b in range(20):
+        weights["blocks"][b][space.VARIANTS.index((5, 6))] = 1.0
+    assert space.derive(weights) == "|".join(["d4:k5e6-k5e6-k5e6-k5e6"] * 5)
+
+
+@pytest.mark.parametrize("strategy", ["gdas", "spos"])
+def test_one_shot_search_on_the_mobilenet_space(nas, tmp_path, strategy):
+    run = tmp_path / "run"
+    args = [f"strategy={strategy}", "space=mobilenet", "strategy.epochs=1", *FAST]
+    if strategy == "spos":
+        args += ["strategy.search_trials=3", "strategy.population=2", "strategy.sample_size=1"]
+    result = nas("search", *args, f"hydra.run.dir={run}", "format=json")
+    assert result.returncode == 0, result.stderr
+    best = json.loads((run / "best.json").read_text())
+    assert best["space"] == "mobilenet" and best["arch"].count("|") == 4

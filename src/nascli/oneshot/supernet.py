@@ -369,3 +369,84 @@ class NB201Supernet(Supernet):
         for layer in self.cells:
             x = self.run_cell(layer, x, plan) if isinstance(layer, NB201SearchCell) else layer(x)
         return self.classifier(self.head(x))
+
+
+# -- MobileNet (MBConv stages) -------------------------------------------------------------------
+
+
+class MobileNetSupernet(Supernet):
+    """Every block position holds all kernel x expansion MBConv variants (a mixed edge); each
+    stage's output mixes its outputs after 2, 3 and 4 blocks (the depth choice). Alphas: "blocks"
+    (positions x variants) and "depth" (stages x depths). Hard methods run only the chosen
+    variant of each block and only the blocks the chosen depth keeps."""
+
+    cell_types = ("blocks", "depth")
+
+    def __init__(
+        self,
+        variants: Sequence[tuple[int, int]],
+        depths: Sequence[int],
+        input_shape: Sequence[int],
+        num_classes: int,
+        width_mult: float = 1.0,
+        stem_stride: int = 2,
+        widths: Sequence[int] = (24, 40, 80, 96, 192),
+        strides: Sequence[int] = (2, 2, 2, 1, 2),
+    ) -> None:
+        from nascli.spaces.mobilenet_net import MBConv, conv_bn_act, make_divisible
+
+        super().__init__()
+        self.primitives = tuple(f"k{k}e{e}" for k, e in variants)
+        self.n_ops, self.none, self.depths = len(variants), -1, tuple(depths)
+        w = lambda c: make_divisible(c * width_mult)  # noqa: E731
+        self.stem = nn.Sequential(
+            conv_bn_act(input_shape[0], w(32), 3, stem_stride), MBConv(w(32), w(16), 3, 1, 1)
+        )
+        c = w(16)
+        self.stages = nn.ModuleList()
+        for width, stride in zip(widths, strides, strict=True):
+            blocks = nn.ModuleList()
+            for i in range(max(depths)):
+                s = stride if i == 0 else 1
+                ops = [MBConv(c, w(width), k, e, s) for k, e in variants]
+                blocks.append(MixedEdge(ops, -1, 1, s))
+                c = w(width)
+            self.stages.append(blocks)
+        last = make_divisible(1280 * max(1.0, width_mult))
+        self.tail = nn.Sequential(MBConv(c, w(320), 3, 6, 1), conv_bn_act(w(320), last, 1))
+        self.classifier = nn.Linear(last, num_classes)
+        n_blocks = len(widths) * max(depths)
+        self.alphas = nn.ParameterDict(
+            {
+                "blocks": nn.Parameter(1e-3 * torch.randn(n_blocks, len(variants))),
+                "depth": nn.Parameter(1e-3 * torch.randn(len(widths), len(depths))),
+            }
+        )
+        self.betas = nn.ParameterDict({})
+        self.node_edges = []
+        self.method, self.recompute, self.tau = "softmax", False, 1.0
+        self.path = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        plans = self.plans()
+        blocks, depth = plans["blocks"], plans["depth"]
+        x = self.stem(x)
+        b = 0
+        for s, stage in enumerate(self.stages):
+            chosen = depth.choices[s][0] if depth.choices is not None else None
+            keep = len(stage) if chosen is None else self.depths[chosen]
+            outs = []
+            for i, edge in enumerate(stage):
+                if i < keep:
+                    w = blocks.weights[b + i] if blocks.weights is not None else None
+                    c = blocks.choices[b + i] if blocks.choices is not None else None
+                    x = self.run_cell(edge, x, w, c)
+                    outs.append(x)
+            b += len(stage)
+            if chosen is not None:
+                x = outs[keep - 1]
+                if depth.weights is not None:  # straight-through weight (value 1)
+                    x = depth.weights[s][chosen] * x
+            else:
+                x = sum(depth.weights[s][j] * outs[d - 1] for j, d in enumerate(self.depths))
+        return self.classifier(F.adaptive_avg_pool2d(self.tail(x), 1).flatten(1))

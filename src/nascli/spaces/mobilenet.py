@@ -107,6 +107,47 @@ class MobileNetSpace(Space):
             groups.append(f"d{DEPTHS[part[0]]}:{blocks}")
         return "|".join(groups)
 
+    # -- weight sharing ---------------------------------------------------------------------------
+    VARIANTS = tuple((k, e) for k in KERNELS for e in EXPANSIONS)
+
+    def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
+        from nascli.errors import NascliError
+        from nascli.oneshot.supernet import MobileNetSupernet
+
+        if partial != 1:
+            raise NascliError(
+                "space=mobilenet has no partial-channel supernet (strategy=pcdarts); use darts, gdas, spos or enas"
+            )
+        return MobileNetSupernet(
+            self.VARIANTS,
+            DEPTHS,
+            input_shape,
+            num_classes,
+            self.width_mult,
+            self.stem_stride,
+            self.widths,
+            self.strides,
+        )
+
+    def path(self, arch: str) -> dict[str, list[list[int]]]:
+        stages = parse_stages(arch)
+        return {
+            "blocks": [[self.VARIANTS.index(b)] for _, blocks in stages for b in blocks],
+            "depth": [[DEPTHS.index(d)] for d, _ in stages],
+        }
+
+    def derive(self, weights: dict[str, list[list[float]]], max_skip: int | None = None) -> str:
+        """The strongest variant per block position and the strongest depth per stage."""
+        best = [max(range(len(w)), key=w.__getitem__) for w in weights["blocks"]]
+        depth = [max(range(len(w)), key=w.__getitem__) for w in weights["depth"]]
+        indices: list[int] = []
+        for s in range(STAGES):
+            indices.append(depth[s])
+            for v in best[s * MAX_BLOCKS : (s + 1) * MAX_BLOCKS]:
+                k, e = self.VARIANTS[v]
+                indices += [KERNELS.index(k), EXPANSIONS.index(e)]
+        return self.format(indices)
+
     def blocks(self, arch: str) -> list[list[tuple[int, int]]]:
         """The built blocks, per stage: [(kernel, expansion)] of length depth."""
         return [blocks[:depth] for depth, blocks in parse_stages(arch)]
