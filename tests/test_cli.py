@@ -215,7 +215,7 @@ BAD_INPUTS = [
     (["strategy=darts", "strategy.epochs=0"], "strategy.epochs"),
     (["strategy=darts", "space.search_layers=0"], "space.search_layers"),
     (["strategy=darts", "strategy.max_skip=-1"], "strategy.max_skip"),
-    (["strategy=spos", "space=mobilenet"], "space=mobilenet has no weight-sharing supernet"),
+    (["strategy=spos", "space=macro"], "space=macro has no weight-sharing supernet"),
     (["estimator=supernet", "estimator.checkpoint=nowhere"], "estimator.checkpoint=nowhere"),
 ]
 

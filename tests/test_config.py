@@ -27,7 +27,12 @@ def _compose(*overrides: str, command: str = "search"):
 
 @pytest.mark.parametrize("group,option", OPTIONS)
 def test_every_option_composes_and_validates(group, option):
-    extra = ["dataset.root=/tmp/images"] if (group, option) == ("dataset", "imagefolder") else []
+    # Options with a required key get a value for it.
+    required = {
+        ("dataset", "imagefolder"): ["dataset.root=/tmp/images"],
+        ("space", "custom"): ["space.builder=examples/tiny_space.py:build"],
+    }
+    extra = required.get((group, option), [])
     cfg = _compose(f"{group}={option}", *extra)
     assert cfg.hydra.runtime.choices[group] == option
     validate(cfg)
