@@ -25,7 +25,7 @@ from torch.utils.checkpoint import checkpoint
 from nascli.spaces.darts_ops import OPS as DARTS_OPS
 from nascli.spaces.darts_ops import FactorizedReduce, Zero
 from nascli.spaces.layers import ReLUConvBN
-from nascli.spaces.nb201_net import ResidualBlock, make_op
+from nascli.spaces.nb201_net import make_op, skeleton
 
 METHODS = ("softmax", "gumbel", "path")
 
@@ -345,22 +345,14 @@ class NB201Supernet(Supernet):
             )
         self.primitives, self.n_ops = tuple(ops), len(ops)
         self.none = self.primitives.index("none")
-        self.stem = nn.Sequential(
-            nn.Conv2d(input_shape[0], channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(channels),
+        self.stem, layers, self.head, self.classifier = skeleton(
+            lambda c: NB201SearchCell(ops, edges, c, partial),
+            input_shape[0],
+            num_classes,
+            channels,
+            cells_per_stage,
         )
-        layers: list[nn.Module] = []
-        c = channels
-        for stage in range(3):
-            if stage > 0:
-                layers.append(ResidualBlock(c, 2 * c))
-                c *= 2
-            layers.extend(NB201SearchCell(ops, edges, c, partial) for _ in range(cells_per_stage))
         self.cells = nn.ModuleList(layers)
-        self.head = nn.Sequential(
-            nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()
-        )
-        self.classifier = nn.Linear(c, num_classes)
         self._init_arch(len(edges), [t for t, _ in edges], partial)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -64,6 +64,25 @@ class Cell(nn.Module):
         return nodes[3] if nodes[3] is not None else torch.zeros_like(x)
 
 
+def skeleton(make_cell, in_channels: int, num_classes: int, channels: int, cells_per_stage: int):
+    """NAS-Bench-201's skeleton around `make_cell(c)`: (stem, the cells and reductions of the 3
+    stages at C, 2C, 4C, head, classifier). Shared by the child network and the supernet."""
+    stem = nn.Sequential(
+        nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+    )
+    layers: list[nn.Module] = []
+    c = channels
+    for stage in range(3):
+        if stage > 0:
+            layers.append(ResidualBlock(c, 2 * c))
+            c *= 2
+        layers.extend(make_cell(c) for _ in range(cells_per_stage))
+    head = nn.Sequential(
+        nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+    )
+    return stem, layers, head, nn.Linear(c, num_classes)
+
+
 class NB201Network(nn.Module):
     """Stem conv3x3, 3 stages of N cells (C, 2C, 4C) with residual reductions, BN-ReLU, pool, linear."""
 
@@ -76,21 +95,10 @@ class NB201Network(nn.Module):
         cells_per_stage: int = 5,
     ) -> None:
         super().__init__()
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        self.stem, layers, self.head, self.classifier = skeleton(
+            lambda c: Cell(ops, c), in_channels, num_classes, channels, cells_per_stage
         )
-        layers: list[nn.Module] = []
-        c = channels
-        for stage in range(3):
-            if stage > 0:
-                layers.append(ResidualBlock(c, 2 * c))
-                c *= 2
-            layers.extend(Cell(ops, c) for _ in range(cells_per_stage))
         self.cells = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()
-        )
-        self.classifier = nn.Linear(c, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.head(self.cells(self.stem(x))))
