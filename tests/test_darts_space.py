@@ -111,3 +111,9 @@ def test_parser_fuzz_raises_only_arch_error(text):
         resolve(text)
     except ArchError:
         return
+
+
+def test_a_malformed_literal_is_one_arch_error_and_no_python_warning(recwarn):
+    with pytest.raises(ArchError):
+        parse_genotype("Genotype(normal=[('sep_conv_3x3', 1if 1 else 2)])")
+    assert not [w for w in recwarn if issubclass(w.category, SyntaxWarning)]

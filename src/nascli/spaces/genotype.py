@@ -6,6 +6,7 @@ The text is parsed as a Python expression tree and walked; nothing in it is ever
 from __future__ import annotations
 
 import ast
+import warnings
 from dataclasses import dataclass
 
 from nascli.spaces.base import ArchError
@@ -108,7 +109,10 @@ def parse_genotype(text: str) -> Genotype:
     if not isinstance(text, str):
         raise ArchError(f"darts arch must be a string, got {type(text).__name__}")
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        # Python warns about odd literals (`1e`, `0x`) on stderr; the ArchError says enough.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise ArchError(
             f"darts arch is not Genotype(...) text: {exc.msg} at column {exc.offset}"
