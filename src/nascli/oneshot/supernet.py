@@ -138,12 +138,15 @@ class Supernet(nn.Module):
     n_ops = 0
     none = 0
 
-    def _init_arch(self, n_edges: int, targets: Sequence[int], partial: int) -> None:
+    def _init_arch(
+        self, shapes: dict[str, tuple[int, int]], targets: Sequence[int], partial: int
+    ) -> None:
+        """Alphas of `shapes` {cell type: (edges, ops)}, betas per edge when `partial` > 1."""
         self.alphas = nn.ParameterDict(
-            {t: nn.Parameter(1e-3 * torch.randn(n_edges, self.n_ops)) for t in self.cell_types}
+            {t: nn.Parameter(1e-3 * torch.randn(*shape)) for t, shape in shapes.items()}
         )
         self.betas = nn.ParameterDict(
-            {t: nn.Parameter(1e-3 * torch.randn(n_edges)) for t in self.cell_types}
+            {t: nn.Parameter(1e-3 * torch.randn(shape[0])) for t, shape in shapes.items()}
             if partial > 1
             else {}
         )
@@ -292,7 +295,8 @@ class DartsSupernet(Supernet):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, num_classes)
         first = self.cells[0]
-        self._init_arch(len(first.edges), first.targets, partial)
+        shape = (len(first.edges), self.n_ops)
+        self._init_arch({t: shape for t in self.cell_types}, first.targets, partial)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         plans = self.plans()
@@ -353,7 +357,7 @@ class NB201Supernet(Supernet):
             cells_per_stage,
         )
         self.cells = nn.ModuleList(layers)
-        self._init_arch(len(edges), [t for t, _ in edges], partial)
+        self._init_arch({"cell": (len(edges), self.n_ops)}, [t for t, _ in edges], partial)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         plan = self.plans()["cell"]
@@ -385,15 +389,13 @@ class MobileNetSupernet(Supernet):
         widths: Sequence[int] = (24, 40, 80, 96, 192),
         strides: Sequence[int] = (2, 2, 2, 1, 2),
     ) -> None:
-        from nascli.spaces.mobilenet_net import MBConv, conv_bn_act, make_divisible
+        from nascli.spaces.mobilenet_net import MBConv, make_divisible, stem_layers, tail_layers
 
         super().__init__()
         self.primitives = tuple(f"k{k}e{e}" for k, e in variants)
         self.n_ops, self.none, self.depths = len(variants), -1, tuple(depths)
         w = lambda c: make_divisible(c * width_mult)  # noqa: E731
-        self.stem = nn.Sequential(
-            conv_bn_act(input_shape[0], w(32), 3, stem_stride), MBConv(w(32), w(16), 3, 1, 1)
-        )
+        self.stem = nn.Sequential(*stem_layers(input_shape[0], width_mult, stem_stride))
         c = w(16)
         self.stages = nn.ModuleList()
         for width, stride in zip(widths, strides, strict=True):
@@ -404,20 +406,14 @@ class MobileNetSupernet(Supernet):
                 blocks.append(MixedEdge(ops, -1, 1, s))
                 c = w(width)
             self.stages.append(blocks)
-        last = make_divisible(1280 * max(1.0, width_mult))
-        self.tail = nn.Sequential(MBConv(c, w(320), 3, 6, 1), conv_bn_act(w(320), last, 1))
+        tail, last = tail_layers(c, width_mult)
+        self.tail = nn.Sequential(*tail)
         self.classifier = nn.Linear(last, num_classes)
-        n_blocks = len(widths) * max(depths)
-        self.alphas = nn.ParameterDict(
-            {
-                "blocks": nn.Parameter(1e-3 * torch.randn(n_blocks, len(variants))),
-                "depth": nn.Parameter(1e-3 * torch.randn(len(widths), len(depths))),
-            }
-        )
-        self.betas = nn.ParameterDict({})
-        self.node_edges = []
-        self.method, self.recompute, self.tau = "softmax", False, 1.0
-        self.path = None
+        shapes = {
+            "blocks": (len(widths) * max(depths), len(variants)),
+            "depth": (len(widths), len(depths)),
+        }
+        self._init_arch(shapes, [], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         plans = self.plans()

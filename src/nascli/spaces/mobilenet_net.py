@@ -48,6 +48,19 @@ class MBConv(nn.Module):
         return x + out if self.residual else out
 
 
+def stem_layers(in_channels: int, width_mult: float, stem_stride: int) -> list[nn.Module]:
+    """The fixed layers before the searched stages (shared with the supernet)."""
+    w = lambda c: make_divisible(c * width_mult)  # noqa: E731
+    return [conv_bn_act(in_channels, w(32), 3, stem_stride), MBConv(w(32), w(16), 3, 1, 1)]
+
+
+def tail_layers(c_in: int, width_mult: float) -> tuple[list[nn.Module], int]:
+    """The fixed layers after the searched stages, and their output width (shared)."""
+    c = make_divisible(320 * width_mult)
+    last = make_divisible(1280 * max(1.0, width_mult))
+    return [MBConv(c_in, c, 3, 6, 1), conv_bn_act(c, last, 1)], last
+
+
 class MobileNetNetwork(nn.Module):
     def __init__(
         self,
@@ -61,20 +74,14 @@ class MobileNetNetwork(nn.Module):
     ) -> None:
         super().__init__()
         w = lambda c: make_divisible(c * width_mult)  # noqa: E731
-        c = w(32)
-        layers: list[nn.Module] = [
-            conv_bn_act(in_channels, c, 3, stem_stride),
-            MBConv(c, w(16), 3, 1, 1),
-        ]
+        layers = stem_layers(in_channels, width_mult, stem_stride)
         c = w(16)
         for blocks, width, stride in zip(stages, widths, strides, strict=True):
             for i, (kernel, expansion) in enumerate(blocks):
                 layers.append(MBConv(c, w(width), kernel, expansion, stride if i == 0 else 1))
                 c = w(width)
-        layers.append(MBConv(c, w(320), 3, 6, 1))
-        last = make_divisible(1280 * max(1.0, width_mult))
-        layers.append(conv_bn_act(w(320), last, 1))
-        self.features = nn.Sequential(*layers)
+        tail, last = tail_layers(c, width_mult)
+        self.features = nn.Sequential(*layers, *tail)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(last, num_classes)
 
