@@ -7,4 +7,13 @@ __version__ = "0.1.0"
 
 from nascli.spaces.custom import Choices  # noqa: E402  (the custom-space API; imports no torch)
 
-__all__ = ["Choices", "__version__"]
+
+def load(path, map_location="cpu"):
+    """The trained network of a `nas train` run directory as a plain nn.Module in eval mode
+    (see nascli.export.load); torch loads on this first call."""
+    from nascli.export import load as _load
+
+    return _load(path, map_location=map_location)
+
+
+__all__ = ["Choices", "__version__", "load"]

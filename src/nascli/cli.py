@@ -11,6 +11,8 @@ import sys
 COMMANDS = {
     "search": "search a space for the best architecture (sample-based strategies)",
     "inspect": "build an architecture's network: params, FLOPs, latency, and a picture of its cell",
+    "train": "retrain an architecture from scratch, test it, export it (model.pt, ONNX, model card)",
+    "evaluate": "test a trained model: accuracy, params, FLOPs and latency on a hardware target",
 }
 USAGE = "usage: nas <command> [hydra overrides...] [-m] [--help | --cfg job | --info]"
 
@@ -81,6 +83,13 @@ def main() -> None:
         sys.exit(2)
 
     os.environ["NASCLI_COMMAND"] = command
+    if command in ("train", "evaluate"):
+        from nascli.results.inherit import inherit
+
+        if command == "train":
+            argv = inherit(argv, ("arch", "run", "resume"))
+        else:
+            argv = inherit(argv, ("run",), ("dataset",))
     sys.argv = [sys.argv[0], *(quote_arch(a) for a in argv)]
     if "NASCLI_TRACEBACK" not in os.environ:
         os.environ["NASCLI_TRACEBACK"] = "1" if os.environ.get("HYDRA_FULL_ERROR") == "1" else "0"

@@ -177,6 +177,33 @@ RULES: dict[str, Rule] = {
         "an integer of at least 2 or null",
         "estimator.prefilter=10",
     ),
+    "recipe.epochs": (_is_int, lambda v: v >= 1, "an integer of at least 1", "recipe.epochs=30"),
+    "recipe.batch_size": (_is_int, lambda v: v > 0, "a positive integer", "recipe.batch_size=96"),
+    "recipe.drop_path_prob": (
+        _is_number,
+        lambda v: 0 <= v < 1,
+        "a probability in [0, 1)",
+        "recipe.drop_path_prob=0.2",
+    ),
+    "recipe.augment.cutout": (
+        _is_int,
+        lambda v: v >= 0,
+        "a non-negative integer (0: off)",
+        "recipe.augment.cutout=16",
+    ),
+    "recipe.augment.crop_padding": (
+        _is_int,
+        lambda v: v >= 0,
+        "a non-negative integer (0: off)",
+        "recipe.augment.crop_padding=4",
+    ),
+    "recipe.train_on": (
+        lambda v: isinstance(v, str),
+        lambda v: v in ("train", "train+val"),
+        "train or train+val",
+        "recipe.train_on=train+val",
+    ),
+    "ensemble.top_k": (_is_int, lambda v: v >= 1, "an integer of at least 1", "ensemble.top_k=3"),
     "format": (
         lambda v: isinstance(v, str),
         lambda v: v in ("table", "json"),

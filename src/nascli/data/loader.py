@@ -7,10 +7,55 @@ from collections.abc import Iterator
 import torch
 
 
+class Augment:
+    """Batch-wise training augmentation on uint8 images: random crop after zero padding, horizontal
+    flip, and cutout (a square of side `cutout` zeroed after normalisation, its centre anywhere in
+    the image, clipped at the border), as the DARTS evaluation recipe uses them."""
+
+    def __init__(self, crop_padding: int = 0, hflip: bool = False, cutout: int = 0) -> None:
+        self.crop_padding, self.hflip, self.cutout = int(crop_padding), bool(hflip), int(cutout)
+
+    def __bool__(self) -> bool:
+        return bool(self.crop_padding or self.hflip or self.cutout)
+
+    def before_normalise(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        n, _, h, w = x.shape
+        p = self.crop_padding
+        if p:
+            padded = torch.nn.functional.pad(x, (p, p, p, p))
+            dy = torch.randint(0, 2 * p + 1, (n,), generator=gen)
+            dx = torch.randint(0, 2 * p + 1, (n,), generator=gen)
+            rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
+            cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
+            x = padded[
+                torch.arange(n)[:, None, None, None],
+                torch.arange(x.shape[1])[None, :, None, None],
+                rows,
+                cols,
+            ]
+        if self.hflip:
+            flip = torch.rand(n, generator=gen) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        return x
+
+    def after_normalise(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if not self.cutout:
+            return x
+        n, _, h, w = x.shape
+        cy = torch.randint(0, h, (n,), generator=gen)[:, None, None]
+        cx = torch.randint(0, w, (n,), generator=gen)[:, None, None]
+        half = self.cutout // 2
+        ys, xs = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+        hole = (ys >= cy - half) & (ys < cy + self.cutout - half)
+        hole = hole & (xs >= cx - half) & (xs < cx + self.cutout - half)
+        return x.masked_fill(hole[:, None], 0.0)
+
+
 class TensorLoader:
     """Iterate (images, labels) batches; uint8 images become normalised float32 per batch.
 
-    Shuffling is seeded and changes every epoch (seed + epoch), so runs repeat exactly.
+    Shuffling (and augmentation, when given) is seeded and changes every epoch (seed + epoch), so
+    runs repeat exactly.
     """
 
     def __init__(
@@ -23,8 +68,10 @@ class TensorLoader:
         shuffle: bool = False,
         seed: int = 0,
         drop_last: bool = False,
+        augment: Augment | None = None,
     ) -> None:
         self.x, self.y = x, y
+        self.augment = augment if augment else None
         self.batch_size = batch_size
         self.mean, self.std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
@@ -42,10 +89,15 @@ class TensorLoader:
             )
         else:
             order = torch.arange(n)
+        gen = torch.Generator().manual_seed(self.seed + self.epoch + 7919)
         self.epoch += 1
         for i in range(len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            yield self.normalise(self.x[idx]), self.y[idx]
+            if self.augment is None:
+                yield self.normalise(self.x[idx]), self.y[idx]
+            else:
+                images = self.augment.before_normalise(self.x[idx], gen)
+                yield self.augment.after_normalise(self.normalise(images), gen), self.y[idx]
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         return (images.float().div_(255.0) - self.mean) / self.std

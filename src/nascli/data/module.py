@@ -8,7 +8,7 @@ import pytorch_lightning as pl
 import torch
 
 from nascli.data import sources
-from nascli.data.loader import PairedLoader, TensorLoader
+from nascli.data.loader import Augment, PairedLoader, TensorLoader
 from nascli.errors import NascliError
 
 
@@ -78,7 +78,12 @@ class ImageDataModule(pl.LightningDataModule):
         }
 
     def _loader(
-        self, x: torch.Tensor, y: torch.Tensor, train: bool, seed_offset: int = 0
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        train: bool,
+        seed_offset: int = 0,
+        augment: Augment | None = None,
     ) -> TensorLoader:
         return TensorLoader(
             x,
@@ -88,11 +93,23 @@ class ImageDataModule(pl.LightningDataModule):
             self.std,
             shuffle=train,
             seed=self.seed + seed_offset,
+            augment=augment,
         )
 
-    def train_dataloader(self, seed_offset: int = 0) -> TensorLoader:
+    def full_train_dataloader(
+        self, seed_offset: int = 0, augment: Augment | None = None
+    ) -> TensorLoader:
+        """The whole training set, train and val splits together (final retraining, as papers do)."""
         a = self.arrays
-        return self._loader(a.x_train[self.train_idx], a.y_train[self.train_idx], True, seed_offset)
+        return self._loader(a.x_train, a.y_train, True, seed_offset, augment)
+
+    def train_dataloader(
+        self, seed_offset: int = 0, augment: Augment | None = None
+    ) -> TensorLoader:
+        a = self.arrays
+        return self._loader(
+            a.x_train[self.train_idx], a.y_train[self.train_idx], True, seed_offset, augment
+        )
 
     def halves_dataloader(self) -> PairedLoader:
         """The training split cut in two by a seeded shuffle, batched side by side: (weights half,

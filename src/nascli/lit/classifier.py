@@ -33,9 +33,10 @@ class Classifier(pl.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         channels_last: bool = False,
         auxiliary_weight: float = 0.4,
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
-        self.auxiliary_weight = auxiliary_weight
+        self.auxiliary_weight, self.label_smoothing = auxiliary_weight, label_smoothing
         self.net = net.to(memory_format=torch.channels_last) if channels_last else net
         self.make_optimizer, self.make_scheduler = optimizer, scheduler
         self.channels_last = channels_last
@@ -76,9 +77,11 @@ class Classifier(pl.LightningModule):
         x, y = batch
         out = self(x)
         logits, aux = out if isinstance(out, tuple) else (out, None)
-        loss = F.cross_entropy(logits, y)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         if aux is not None:
-            loss = loss + self.auxiliary_weight * F.cross_entropy(aux, y)
+            loss = loss + self.auxiliary_weight * F.cross_entropy(
+                aux, y, label_smoothing=self.label_smoothing
+            )
         if not math.isfinite(loss.item()):
             raise DivergedError(
                 f"training loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}"

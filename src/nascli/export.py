@@ -1,0 +1,210 @@
+"""The export bundle of a trained model, and `nascli.load` to get the network back.
+
+A bundle is a folder with:
+- `model.pt`: the network's state dict (tensors only; loads with `weights_only=True`);
+- `arch.json`: what rebuilds the network: the space's constructor arguments, the arch, the input
+  shape, the class count, and the normalisation the inputs need;
+- `model.onnx`: the network in ONNX, checked against PyTorch with onnxruntime;
+- `MODEL_CARD.md`: what the model is, how it was trained, and how well it does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nascli.errors import NascliError
+
+MODEL, ARCH, ONNX, CARD = "model.pt", "arch.json", "model.onnx", "MODEL_CARD.md"
+
+log = logging.getLogger("nascli.export")
+
+
+def _build_space(spec: dict[str, Any]) -> Any:
+    """The space object from arch.json's `space_config` (a `_target_` and its keyword arguments).
+
+    Only nascli's own spaces are built, so a bundle from elsewhere cannot name arbitrary code
+    (a custom space's builder is the user's own function, imported as their config named it).
+    """
+    spec = dict(spec)
+    target = str(spec.pop("_target_", ""))
+    if not target.startswith("nascli.spaces."):
+        raise NascliError(
+            f"arch.json names space {target!r}; only nascli.spaces.* can be loaded (is this a nascli bundle?)"
+        )
+    module, _, name = target.rpartition(".")
+    return getattr(importlib.import_module(module), name)(**spec)
+
+
+def load(path: str | Path, map_location: str = "cpu") -> Any:
+    """The trained network of a `nas train` run directory, in eval mode, as a plain nn.Module.
+
+    Inputs are images of `net.input_shape` (C, H, W), scaled to [0, 1] and normalised with
+    `net.normalize["mean"]` and `net.normalize["std"]` per channel, as in training.
+    """
+    import torch
+
+    folder = Path(path).expanduser()
+    arch_file, model_file = folder / ARCH, folder / MODEL
+    for f in (arch_file, model_file):
+        if not f.is_file():
+            raise NascliError(
+                f"{folder} has no {f.name}; give the run directory of a finished `nas train`"
+            )
+    meta = json.loads(arch_file.read_text(encoding="utf-8"))
+    space = _build_space(meta["space_config"])
+    net = space.build(meta["arch"], meta["input_shape"], meta["num_classes"])
+    state = torch.load(model_file, map_location=map_location, weights_only=True)
+    net.load_state_dict(state)
+    net.eval()
+    net.arch, net.input_shape = meta["arch"], tuple(meta["input_shape"])
+    net.normalize = meta.get("normalize")
+    return net
+
+
+def write_model(
+    folder: Path,
+    net: Any,
+    space_config: dict[str, Any],
+    space_name: str,
+    arch: str,
+    input_shape: Sequence[int],
+    num_classes: int,
+    normalize: dict[str, list[float]],
+) -> None:
+    import torch
+
+    from nascli.results.run_dir import write_json_atomic
+
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    tmp = folder / f".{MODEL}.tmp"
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(folder / MODEL)
+    write_json_atomic(
+        folder / ARCH,
+        {
+            "space": space_name,
+            "arch": arch,
+            "input_shape": list(input_shape),
+            "num_classes": num_classes,
+            "normalize": normalize,
+            "space_config": space_config,
+        },
+    )
+
+
+def export_onnx(folder: Path, net: Any, sample: Any, tolerance: float) -> dict[str, Any]:
+    """Write model.onnx (batch size free) and compare onnxruntime's logits with PyTorch's on `sample`.
+
+    Returns {"max_abs_diff", "tolerance", "passed"}; a missing exporter or runtime is reported,
+    not raised, so a finished training is never lost to its export.
+    """
+    import numpy as np
+    import torch
+
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        return {"passed": False, "error": f"onnxruntime is not installed ({exc})"}
+    net = net.eval()
+    path = folder / ONNX
+    try:
+        # The exporter prints progress on stdout; keep stdout for the command's own output.
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            torch.onnx.export(
+                net,
+                (sample,),
+                str(path),
+                dynamo=True,
+                external_data=False,
+                input_names=["images"],
+                output_names=["logits"],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+            )
+        log.info("onnx export: %s", printed.getvalue().strip().replace("\n", " | "))
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"images": sample.numpy()})[0]
+        with torch.inference_mode():
+            want = net(sample).numpy()
+    except Exception as exc:  # the exporter's failures are many and version-specific
+        path.unlink(missing_ok=True)
+        return {"passed": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
+    diff = float(np.abs(got - want).max())
+    return {"max_abs_diff": diff, "tolerance": tolerance, "passed": diff <= tolerance}
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    """MODEL_CARD.md from the facts of a training run."""
+    from nascli.results.run_dir import write_text_atomic
+
+    m = card["metrics"]
+
+    def pct(key: str) -> str:
+        return f"{100 * m[key]:.2f} %" if m.get(key) is not None else "not measured"
+
+    recipe = card["recipe"]
+    lines = [
+        f"# {card['space']} model on {card['dataset']}",
+        "",
+        f"Retrained from scratch by `nas train` (seed {card['seed']}) and tested once on the test split.",
+        "",
+        "## Architecture",
+        "",
+        f"Space `{card['space']}`; its canonical text, accepted by `arch=` of every nas command:",
+        "",
+        "```",
+        card["arch"],
+        "```",
+        "",
+    ]
+    if card.get("picture"):
+        lines += [f"![cells]({card['picture']})", ""]
+    lines += [
+        "## Numbers",
+        "",
+        "| what | value |",
+        "| --- | --- |",
+        f"| test accuracy | {pct('test_acc')} |",
+        f"| validation accuracy | {pct('val_acc')} |",
+        f"| final training accuracy | {pct('train_acc')} |",
+        f"| parameters (inference) | {m['params']:,} |",
+        f"| FLOPs (one image) | {m['flops']:,} |",
+        f"| latency ({card['hardware']}) | {m['latency_ms']:.3f} ms |",
+        f"| input | {' x '.join(str(s) for s in card['input_shape'])}, {card['num_classes']} classes |",
+        f"| ONNX check | {card['onnx']} |",
+        "",
+        "## Training",
+        "",
+        f"- dataset `{card['dataset']}`, trained on {recipe['train_on']}, {recipe['epochs']} epochs, "
+        f"batch {recipe['batch_size']}",
+        f"- optimiser `{recipe['optimizer']}`, schedule `{recipe['scheduler']}`",
+        f"- augmentation {recipe['augment']}, drop-path {recipe['drop_path_prob']}, auxiliary "
+        f"weight {recipe['auxiliary_weight']}, label smoothing {recipe['label_smoothing']}, "
+        f"grad clip {recipe['grad_clip']}",
+        f"- {card['seconds']:.0f} s of training on {card['trainer']}",
+        "",
+        "## Provenance",
+        "",
+        f"- nascli git commit: {card['git'] or 'not a git checkout'}",
+        "- packages: " + ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
+        "",
+        "## Use it",
+        "",
+        "```python",
+        "import nascli",
+        f'net = nascli.load("{card["run_dir"]}")  # an nn.Module in eval mode',
+        "# inputs: images scaled to [0, 1], then (x - mean) / std per channel:",
+        f"# mean {card['normalize']['mean']}, std {card['normalize']['std']}",
+        "```",
+        "",
+        "Or without PyTorch: `onnxruntime.InferenceSession('model.onnx')` with input `images`.",
+        "",
+    ]
+    write_text_atomic(folder / CARD, "\n".join(lines))
