@@ -270,3 +270,19 @@ def test_augment_crop_flip_cutout():
     holes = (cut == 0).all(1).sum((1, 2))
     assert holes.max() == 16 and holes.min() >= 4  # a full 4x4 square, or clipped at a border
     assert ((cut == 0).any(1) == (cut == 0).all(1)).all()  # the same pixels in every channel
+
+
+def test_search_train_evaluate_report_end_to_end(searched, trained):
+    """The acceptance path through the CLI: search -> train -> evaluate -> report."""
+    root = searched.parent
+    run, summary = trained
+    _json(run_nas("evaluate", f"run={run}", "format=json", "hydra.run.dir=e2", cwd=root))
+    report = _json(run_nas("report", "s", "t", "e2", "format=json", "hydra.run.dir=r", cwd=root))
+    by_command = {r["command"]: r for r in report["rows"]}
+    assert set(by_command) == {"search", "train", "evaluate"} and report["failed"] == 0
+    test_acc = summary["best"]["metrics"]["test_acc"]
+    assert by_command["train"]["metrics"]["test_acc"] == test_acc
+    assert by_command["evaluate"]["metrics"]["test_acc"] == pytest.approx(test_acc)
+    assert by_command["search"]["arch"] == by_command["train"]["arch"]
+    assert report["metric"] == "test_acc"
+    assert (root / "r" / "report.html").is_file()

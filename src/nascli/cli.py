@@ -13,6 +13,7 @@ COMMANDS = {
     "inspect": "build an architecture's network: params, FLOPs, latency, and a picture of its cell",
     "train": "retrain an architecture from scratch, test it, export it (model.pt, ONNX, model card)",
     "evaluate": "test a trained model: accuracy, params, FLOPs and latency on a hardware target",
+    "report": "tabulate and plot run and sweep directories: nas report <dir>... [group_by=[strategy]]",
 }
 USAGE = "usage: nas <command> [hydra overrides...] [-m] [--help | --cfg job | --info]"
 
@@ -59,6 +60,25 @@ def quote_arch(arg: str) -> str:
     return f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
 
 
+def dirs_override(argv: list[str]) -> list[str]:
+    """`nas report a b key=v` -> `key=v dirs=['a','b']`: folders are positional for report."""
+    takes_value = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path"}
+    takes_value |= {"-cp", "--config-dir", "-cd", "--experimental-rerun"}
+    info_topics = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+    positional, rest = [], []
+    for i, a in enumerate(argv):
+        previous = argv[i - 1] if i else ""
+        is_flag_value = previous in takes_value or (previous == "--info" and a in info_topics)
+        if "=" in a or a.startswith("-") or is_flag_value:
+            rest.append(a)
+        else:
+            positional.append(a)
+    if not positional:
+        return argv
+    quoted = ",".join("'" + d.replace("\\", "\\\\").replace("'", "\\'") + "'" for d in positional)
+    return [*rest, f"dirs=[{quoted}]"]
+
+
 def main() -> None:
     argv = sys.argv[1:]
     command = None
@@ -83,6 +103,8 @@ def main() -> None:
         sys.exit(2)
 
     os.environ["NASCLI_COMMAND"] = command
+    if command == "report":
+        argv = dirs_override(argv)
     if command in ("train", "evaluate"):
         from nascli.results.inherit import inherit
 
@@ -130,12 +152,37 @@ def exit_on_user_error(task):
 
         try:
             return task(cfg)
-        except NascliError as exc:
-            if HydraConfig.get().mode == RunMode.MULTIRUN:
+        except Exception as exc:
+            hydra_cfg = HydraConfig.get()
+            if hydra_cfg.mode == RunMode.MULTIRUN:
+                _record_failed_job(hydra_cfg.runtime.output_dir, exc)
+                raise
+            if not isinstance(exc, NascliError):
                 raise
             fail(exc)
 
     return wrapper
+
+
+def _record_failed_job(output_dir: str, exc: BaseException) -> None:
+    """A sweep job that failed leaves summary.json with status failed and the one-line error (unless
+    the job wrote its own), so `nas report` can show why."""
+    from pathlib import Path
+
+    from nascli.results.run_dir import SUMMARY, RunDir
+
+    run = RunDir(output_dir)
+    if (Path(output_dir) / SUMMARY).exists():
+        return
+    run.write_json(
+        SUMMARY,
+        {
+            "command": os.environ.get("NASCLI_COMMAND", ""),
+            "status": "failed",
+            "error": _describe(exc),
+            "run_dir": str(run.path),
+        },
+    )
 
 
 def _is_user_error(exc: BaseException) -> bool:

@@ -216,6 +216,8 @@ RULES: dict[str, Rule] = {
 # What to say when a required top-level key is missing.
 REQUIRED_HINTS = {
     "arch": "give an arch string, a published name (space=darts: DARTS_V2, ...) or a run directory: arch=...",
+    "dirs": "name the run or sweep directories to report: nas report outputs/multirun/<time> ...",
+    "run": "give the run directory of a finished `nas train`: run=outputs/train/...",
 }
 
 

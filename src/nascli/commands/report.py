@@ -1,0 +1,21 @@
+"""`nas report <dir>...`: tabulate and plot run and sweep directories, failed jobs included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from nascli.cli import exit_on_user_error
+from nascli.config import validate
+from nascli.paths import config_dir
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="report")
+@exit_on_user_error
+def main(cfg: DictConfig) -> dict[str, Any]:
+    validate(cfg)
+    from nascli.reporting import run_report
+
+    return run_report(cfg)

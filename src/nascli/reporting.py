@@ -1,0 +1,515 @@
+"""The body of `nas report`: read run and sweep directories back, tabulate, aggregate and plot them.
+
+A job is any folder with Hydra's `.hydra/` record. Its row takes the group choices and overrides it
+was started with (the settings), its `summary.json` (status, seconds, trials, best) and its best
+architecture's metrics. A job that died before writing a summary is a failed row, never a missing
+one.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from nascli.errors import NascliError
+from nascli.results.run_dir import BEST, CONFIG, HISTORY, SUMMARY, RunDir
+
+# Config groups whose choice is a setting of the job (what a sweep varies).
+GROUPS = ("space", "strategy", "estimator", "dataset", "hardware", "trainer", "recipe")
+METRICS = ("val_acc", "test_acc", "params", "flops", "latency_ms")
+MAX_DEPTH = 4
+
+
+@dataclass
+class Row:
+    path: Path
+    command: str
+    status: str
+    settings: dict[str, str]
+    arch: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None
+    trials: int | None = None
+    error: str | None = None
+    space_config: Any = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else None
+    except Exception:  # a damaged record is reported through the row, not raised
+        return None
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except ValueError:
+        return None
+
+
+def _history(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a torn last line
+    return out
+
+
+def read_job(path: Path) -> Row:
+    hydra_yaml = _load_yaml(path / ".hydra" / "hydra.yaml") or {}
+    runtime = (hydra_yaml.get("hydra") or {}).get("runtime") or {}
+    job = (hydra_yaml.get("hydra") or {}).get("job") or {}
+    choices = runtime.get("choices") or {}
+    settings = {g: str(choices[g]) for g in GROUPS if choices.get(g) is not None}
+    for line in _load_yaml(path / ".hydra" / "overrides.yaml") or []:
+        key, _, value = str(line).partition("=")
+        key = key.lstrip("+~")
+        if key.startswith("hydra.") or key in ("format", "arch", "run", "resume"):
+            continue
+        if key not in GROUPS:  # a group's choice is already there, from the runtime choices
+            settings[key] = value
+    summary = _load_json(path / SUMMARY)
+    best = (summary or {}).get("best") or _load_json(path / BEST)
+    if path.joinpath("evaluate.json").is_file() and summary:
+        best = {"arch": summary.get("arch"), "metrics": summary.get("metrics", {})}
+    command = (summary or {}).get("command") or str(job.get("name") or "")
+    if summary is None:
+        status, error = "failed", "no summary.json: the job stopped before finishing (see its log)"
+    else:
+        status, error = str(summary.get("status", "unknown")), summary.get("error")
+    config = _load_yaml(path / CONFIG) or _load_yaml(path / ".hydra" / "config.yaml") or {}
+    row = Row(
+        path=path,
+        command=command,
+        status=status,
+        settings=settings,
+        arch=(best or {}).get("arch"),
+        metrics=dict((best or {}).get("metrics") or {}),
+        seconds=(summary or {}).get("seconds"),
+        trials=(summary or {}).get("trials"),
+        error=error,
+        space_config=config.get("space"),
+        history=_history(path / HISTORY) if command == "search" else [],
+    )
+    if "ensemble" in (summary or {}):
+        row.metrics["ensemble_test_acc"] = summary["ensemble"]["test_acc"]
+    return row
+
+
+def find_jobs(folder: Path, depth: int = 0) -> list[Path]:
+    """Job folders at or below `folder`: a sweep's numbered jobs in numeric order, runs by name."""
+    if (folder / ".hydra").is_dir():
+        return [folder]
+    if depth >= MAX_DEPTH:
+        return []
+    children = sorted(
+        (c for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")),
+        key=lambda c: (0, int(c.name), "") if c.name.isdigit() else (1, 0, c.name),
+    )
+    return [job for c in children for job in find_jobs(c, depth + 1)]
+
+
+def read_rows(dirs: list[str]) -> list[Row]:
+    rows: list[Row] = []
+    for d in dirs:
+        folder = Path(str(d)).expanduser()
+        if not folder.is_dir():
+            raise NascliError(f"dirs: {d} is not a folder; name run or sweep directories to report")
+        jobs = find_jobs(folder)
+        if not jobs:
+            raise NascliError(
+                f"dirs: {d} holds no run (no .hydra/ record below it); name run or sweep directories"
+            )
+        rows += [read_job(j) for j in jobs]
+    return rows
+
+
+def varying(rows: list[Row]) -> list[str]:
+    """The settings whose values differ between rows (a missing key counts as a value)."""
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r.settings if k not in keys]
+    return [k for k in keys if len({r.settings.get(k, "") for r in rows}) > 1]
+
+
+def _fmt(value: Any, key: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if key in ("params", "flops", "trials"):
+        return f"{int(value):,}"
+    if key == "seconds":
+        return f"{value:.0f}"
+    if isinstance(value, float):
+        return f"{value:.4f}" if key.endswith("acc") else f"{value:.3f}"
+    return str(value)
+
+
+def _short(arch: str | None, width: int = 44) -> str:
+    if not arch:
+        return "-"
+    return arch if len(arch) <= width else arch[: width - 1] + "…"
+
+
+def _value(row: Row, key: str) -> Any:
+    if key == "seconds":
+        return row.seconds
+    if key == "trials":
+        return row.trials
+    return row.metrics.get(key)
+
+
+def group(rows: list[Row], by: list[str], columns: list[str]) -> list[dict[str, Any]]:
+    """Mean and sample standard deviation of each column per group; failed rows are counted only."""
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r.settings.get(k, "") for k in by), []).append(r)
+    out = []
+    for key, members in groups.items():
+        ok = [r for r in members if r.status == "completed"]
+        entry: dict[str, Any] = {
+            **dict(zip(by, key, strict=True)),
+            "n": len(ok),
+            "failed": len(members) - len(ok),
+        }
+        for c in columns:
+            values = [float(v) for r in ok if (v := _value(r, c)) is not None]
+            entry[c] = statistics.fmean(values) if values else None
+            entry[f"{c}_std"] = (
+                statistics.stdev(values) if len(values) > 1 else 0.0 if values else None
+            )
+        out.append(entry)
+    return out
+
+
+def write_csv(path: Path, rows: list[Row], keys: list[str]) -> None:
+    buffer = io.StringIO()
+    columns = ["dir", "command", "status", *keys, "arch", *METRICS, "seconds", "trials", "error"]
+    extra = sorted(
+        {k for r in rows for k in r.metrics if k not in METRICS and k not in ("epochs", "seconds")}
+    )
+    writer = csv.writer(buffer)
+    writer.writerow(columns[:-3] + extra + columns[-3:])
+    for r in rows:
+        writer.writerow(
+            [str(r.path), r.command, r.status]
+            + [r.settings.get(k, "") for k in keys]
+            + [r.arch or ""]
+            + [r.metrics.get(m, "") for m in METRICS]
+            + [r.metrics.get(m, "") for m in extra]
+            + [r.seconds if r.seconds is not None else "", r.trials or "", r.error or ""]
+        )
+    RunDir(path.parent).write_text(path.name, buffer.getvalue())
+
+
+def write_group_csv(path: Path, table: list[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(table[0]))
+    writer.writeheader()
+    writer.writerows(table)
+    RunDir(path.parent).write_text(path.name, buffer.getvalue())
+
+
+def _label(row: Row, by: list[str]) -> str:
+    keys = by or (["strategy"] if "strategy" in row.settings else [])
+    return ",".join(f"{row.settings.get(k, '')}" for k in keys) or row.path.name
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not dominated when cost (first) is minimised and accuracy (second) maximised."""
+    front: list[tuple[float, float]] = []
+    for cost, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or acc > front[-1][1]:
+            front.append((cost, acc))
+    return front
+
+
+def plot_best_so_far(path: Path, rows: list[Row], by: list[str], objective: str) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in rows if r.history]
+    if not runs:
+        return False
+    fig, (by_trial, by_time) = plt.subplots(1, 2, figsize=(11, 4))
+    colours: dict[str, Any] = {}
+    for r in runs:
+        label = _label(r, by)
+        colour = colours.setdefault(label, f"C{len(colours) % 10}")
+        best, curve, elapsed, times = -math.inf, [], 0.0, []
+        for rec in r.history:
+            elapsed += float(rec.get("seconds") or 0.0)
+            value = (rec.get("metrics") or {}).get(objective)
+            if rec.get("status") == "ok" and value is not None:
+                best = max(best, float(value))
+            curve.append(best if best > -math.inf else math.nan)
+            times.append(elapsed)
+        shown = label if label not in by_trial.get_legend_handles_labels()[1] else None
+        by_trial.step(range(1, len(curve) + 1), curve, where="post", color=colour, label=shown)
+        by_time.step(times, curve, where="post", color=colour)
+    by_trial.set(xlabel="trials", ylabel=f"best {objective} so far")
+    by_time.set(xlabel="seconds of evaluation", ylabel=f"best {objective} so far")
+    by_trial.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_accuracy_vs_cost(path: Path, rows: list[Row], by: list[str], objective: str) -> bool:
+    """Every evaluated architecture (search histories) and every retrained model, accuracy
+    against parameters, with the Pareto front of all of them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points: dict[str, list[tuple[float, float]]] = {}
+    retrained: list[tuple[float, float]] = []
+    for r in rows:
+        for rec in r.history:
+            m = rec.get("metrics") or {}
+            if rec.get("status") == "ok" and m.get(objective) is not None and m.get("params"):
+                points.setdefault(_label(r, by), []).append(
+                    (float(m["params"]), float(m[objective]))
+                )
+        if (
+            r.command == "train"
+            and r.metrics.get("test_acc") is not None
+            and r.metrics.get("params")
+        ):
+            retrained.append((float(r.metrics["params"]), float(r.metrics["test_acc"])))
+    if not points and not retrained:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (label, pts) in enumerate(points.items()):
+        ax.scatter(*zip(*pts, strict=True), s=14, alpha=0.6, color=f"C{i % 10}", label=label)
+    if retrained:
+        ax.scatter(
+            *zip(*retrained, strict=True),
+            s=80,
+            marker="*",
+            color="black",
+            label="retrained (test_acc)",
+        )
+    if points:
+        front = pareto_front([p for pts in points.values() for p in pts])
+        ax.step(
+            *zip(*front, strict=True),
+            where="post",
+            color="black",
+            lw=1.2,
+            marker="o",
+            mfc="none",
+            ms=9,
+            label=f"Pareto front ({objective})",
+        )
+    ax.set(xscale="log", xlabel="parameters", ylabel=objective)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def draw_winners(folder: Path, rows: list[Row], metric: str, k: int) -> list[tuple[Row, Path]]:
+    """The cells of the k best rows' architectures (spaces that have a cell picture)."""
+    from nascli.config import instantiate
+    from nascli.draw import draw_graphs
+
+    ranked = sorted(
+        (r for r in rows if r.arch and r.metrics.get(metric) is not None and r.space_config),
+        key=lambda r: -float(r.metrics[metric]),
+    )
+    out, seen = [], set()
+    for r in ranked:
+        if len(out) == k:
+            break
+        if r.arch in seen:
+            continue
+        seen.add(r.arch)
+        try:
+            space = instantiate(OmegaConf.create(r.space_config), "space")
+            graphs = space.graphs(r.arch)
+        except Exception:  # a space that cannot be rebuilt here (a custom builder elsewhere)
+            continue
+        if graphs:
+            folder.mkdir(exist_ok=True)
+            out.append((r, draw_graphs(graphs, folder / f"cell_{len(out)}")[0]))
+    return out
+
+
+def write_html(
+    path: Path,
+    rows: list[Row],
+    keys: list[str],
+    columns: list[str],
+    grouped: list[dict[str, Any]] | None,
+    pictures: list[str],
+    winners: list[tuple[Row, Path]],
+) -> None:
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in ["job", "status", *keys, "arch", *columns])
+    body = []
+    for r in rows:
+        cells = [r.path.name, r.status, *(r.settings.get(k, "") for k in keys), _short(r.arch)]
+        cells += [_fmt(_value(r, c), c) for c in columns]
+        cls = ' class="failed"' if r.status != "completed" else ""
+        title = f' title="{e(r.error)}"' if r.error else ""
+        body.append(f"<tr{cls}{title}>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
+    parts = [
+        "<!doctype html><meta charset=utf-8><title>nas report</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}tr.failed{background:#fdd}"
+        "img{max-width:100%}</style>",
+        f"<h1>nas report: {len(rows)} jobs</h1>",
+        f"<table><tr>{head}</tr>{''.join(body)}</table>",
+    ]
+    if grouped:
+        gkeys = list(grouped[0])
+        parts.append("<h2>Grouped (mean ± std over completed jobs)</h2><table><tr>")
+        shown = [k for k in gkeys if not k.endswith("_std")]
+        parts.append("".join(f"<th>{e(k)}</th>" for k in shown) + "</tr>")
+        for g in grouped:
+            cells = []
+            for k in shown:
+                std = g.get(f"{k}_std")
+                v = _fmt(g[k], k) if k in columns else str(g[k])
+                cells.append(f"{v} ± {_fmt(std, k)}" if std is not None and k in columns else v)
+            parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
+        parts.append("</table>")
+    for p in pictures:
+        parts.append(f'<h2>{e(p)}</h2><img src="{e(p)}">')
+    for r, picture in winners:
+        parts.append(
+            f'<h3>{e(r.path.name)}: {e(r.arch or "")}</h3><img src="{e(picture.parent.name)}/{e(picture.name)}">'
+        )
+    RunDir(path.parent).write_text(path.name, "\n".join(parts) + "\n")
+
+
+def run_report(cfg: DictConfig) -> dict[str, Any]:
+    import logging
+
+    logging.captureWarnings(True)
+    run = RunDir(HydraConfig.get().runtime.output_dir)
+    rows = read_rows([str(d) for d in cfg.dirs])
+    keys = varying(rows)
+    by = [str(k) for k in cfg.group_by]
+    unknown = [k for k in by if all(k not in r.settings for r in rows)]
+    if unknown:
+        known = sorted({k for r in rows for k in r.settings})
+        raise NascliError(
+            f"group_by={unknown[0]} is not a setting of these runs; choose from: {', '.join(known)}"
+        )
+    has_test = any(r.metrics.get("test_acc") is not None for r in rows)
+    metric = str(cfg.metric or ("test_acc" if has_test else "val_acc"))
+    columns = [
+        c
+        for c in (*METRICS, "ensemble_test_acc")
+        if any(r.metrics.get(c) is not None for r in rows)
+    ]
+    columns = [c for c in columns if c != "flops"] + ["seconds", "trials"]
+    write_csv(run.path / "report.csv", rows, keys)
+    grouped = group(rows, by, columns) if by else None
+    if grouped:
+        write_group_csv(run.path / "report_groups.csv", grouped)
+    pictures: list[str] = []
+    winners: list[tuple[Row, Path]] = []
+    if cfg.plots:
+        objective = "val_acc"
+        if plot_best_so_far(run.path / "best_so_far.png", rows, by, objective):
+            pictures.append("best_so_far.png")
+        if plot_accuracy_vs_cost(run.path / "accuracy_vs_cost.png", rows, by, objective):
+            pictures.append("accuracy_vs_cost.png")
+        winners = draw_winners(run.path / "cells", rows, metric, int(cfg.cells))
+        write_html(run.path / "report.html", rows, keys, columns, grouped, pictures, winners)
+    result = {
+        "command": "report",
+        "status": "completed",
+        "jobs": len(rows),
+        "failed": sum(r.status != "completed" for r in rows),
+        "metric": metric,
+        "settings": keys,
+        "rows": [
+            {
+                "dir": str(r.path),
+                "command": r.command,
+                "status": r.status,
+                "settings": {k: r.settings.get(k) for k in keys},
+                "arch": r.arch,
+                "metrics": r.metrics,
+                "seconds": r.seconds,
+                "trials": r.trials,
+                "error": r.error,
+            }
+            for r in rows
+        ],
+        "groups": grouped,
+        "files": ["report.csv", *(["report_groups.csv"] if grouped else []), *pictures]
+        + ([f"cells/{p.name}" for _, p in winners])
+        + (["report.html"] if cfg.plots else []),
+        "run_dir": str(run.path),
+    }
+    run.write_json(SUMMARY, result)
+    if cfg.format == "json":
+        print(json.dumps(result))
+    else:
+        _print(rows, keys, columns, grouped, metric, run.path)
+    return result
+
+
+def _print(
+    rows: list[Row],
+    keys: list[str],
+    columns: list[str],
+    grouped: list[dict[str, Any]] | None,
+    metric: str,
+    path: Path,
+) -> None:
+    # Wide rows stay whole: a terminal scrolls, a file or pipe does not wrap.
+    out = Console(width=None if Console().is_terminal else 240)
+    failed = sum(r.status != "completed" for r in rows)
+    table = Table(title=f"{len(rows)} jobs ({failed} not completed)", title_justify="left")
+    for c in ["job", "status", *keys, "arch", *columns]:
+        table.add_column(c.replace("_", " "), justify="right" if c in columns else "left")
+    for r in rows:
+        style = "red" if r.status != "completed" else None
+        cells = [str(r.path.name), r.status, *(r.settings.get(k, "") for k in keys), _short(r.arch)]
+        table.add_row(*cells, *(_fmt(_value(r, c), c) for c in columns), style=style)
+    out.print(table)
+    for r in rows:
+        if r.status != "completed" and r.error:
+            out.print(f"{r.path}: {r.error}", markup=False, highlight=False, soft_wrap=True)
+    if grouped:
+        gtable = Table(title="mean ± std over completed jobs", title_justify="left")
+        gkeys = [k for k in grouped[0] if not k.endswith("_std")]
+        for k in gkeys:
+            gtable.add_column(k.replace("_", " "), justify="right" if k in columns else "left")
+        for g in grouped:
+            gtable.add_row(
+                *(
+                    f"{_fmt(g[k], k)} ± {_fmt(g[f'{k}_std'], k)}" if k in columns else str(g[k])
+                    for k in gkeys
+                )
+            )
+        out.print(gtable)
+    out.print(f"run dir: {path}", markup=False, highlight=False, soft_wrap=True)
