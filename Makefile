@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
+# Reproduction targets write under outputs/repro/<target>-<time>/ (REPRO_DIR=... to choose).
+NOW := $(shell date +%Y-%m-%d_%H-%M-%S)
+REPRO := outputs/repro
+# The compute the DARTS reproduction trains on (trainer=cpu works, slowly).
+TRAINER ?= gpu
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -40,7 +45,27 @@ search-darts: $(STAMP) ## a small first-order DARTS search on digits (about 3 mi
 bench-supernet: $(STAMP) ## time one DARTS iteration of the supernet at C=16/8 cells/64 and C=8/5/32
 	$(BIN)/python scripts/bench_supernet.py
 
+repro-digits: REPRO_DIR ?= $(REPRO)/digits-$(NOW)
+repro-digits: $(STAMP) ## search (evolution, 20 trials) + retrain + report on digits, minutes on CPU
+	$(BIN)/nas search strategy=evolution hydra.run.dir=$(REPRO_DIR)/search
+	$(BIN)/nas train arch=$(REPRO_DIR)/search hydra.run.dir=$(REPRO_DIR)/train
+	$(BIN)/nas report $(REPRO_DIR)/search $(REPRO_DIR)/train hydra.run.dir=$(REPRO_DIR)/report
+
+repro-strategies: REPRO_DIR ?= $(REPRO)/strategies-$(NOW)
+repro-strategies: $(STAMP) ## every sample-based strategy x 3 seeds on digits, then mean ± std per strategy
+	$(BIN)/nas search -m strategy=random,evolution,local,reinforce,bo,qlearning seed=0,1,2 hydra.sweep.dir=$(REPRO_DIR)/sweep
+	$(BIN)/nas report $(REPRO_DIR)/sweep group_by=[strategy] hydra.run.dir=$(REPRO_DIR)/report
+
+repro-darts-cifar10: REPRO_DIR ?= $(REPRO)/darts-cifar10-$(NOW)
+repro-darts-cifar10: $(STAMP) ## the DARTS paper: 1st- and 2nd-order search on CIFAR-10, 600-epoch retrains (GPU days)
+	$(BIN)/nas search strategy=darts dataset=cifar10 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-1st
+	$(BIN)/nas search strategy=darts dataset=cifar10 strategy.order=2 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-2nd
+	$(BIN)/nas train arch=$(REPRO_DIR)/search-1st trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-1st
+	$(BIN)/nas train arch=$(REPRO_DIR)/search-2nd trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-2nd
+	$(BIN)/nas report $(REPRO_DIR) hydra.run.dir=$(REPRO_DIR)/report
+
 clean: ## remove outputs (keeps .venv)
 	rm -rf outputs/*/ .pytest_cache .ruff_cache
 
-.PHONY: help install search search-darts test lint format bench-overhead bench-supernet clean
+.PHONY: help install search search-darts test lint format bench-overhead bench-supernet clean \
+	repro-digits repro-strategies repro-darts-cifar10

@@ -47,11 +47,12 @@ def test_every_option_composes_and_validates(group, option):
 
 @pytest.mark.parametrize("command", [p.stem for p in sorted(CONF.glob("*.yaml"))])
 def test_every_command_config_composes(command):
-    cfg = (
-        _compose("arch=DARTS_V2", "space=darts", command=command)
-        if command == "inspect"
-        else _compose(command=command)
-    )
+    required = {
+        "inspect": ("arch=DARTS_V2", "space=darts"),
+        "evaluate": ("run=somewhere",),
+        "report": ("dirs=[somewhere]",),
+    }
+    cfg = _compose(*required.get(command, ()), command=command)
     validate(cfg)
     assert OmegaConf.to_container(cfg.hydra.run, resolve=True)["dir"].startswith(
         f"outputs/{command}/"

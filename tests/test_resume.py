@@ -239,7 +239,9 @@ def test_a_failed_job_does_not_stop_the_other_jobs_of_a_multirun(nas, tmp_path):
     assert "space.channels=-1 is out of range" in out.stderr
     summary = json.loads((tmp_path / "sweep" / "1" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["trials"] == 1
-    assert not (tmp_path / "sweep" / "0" / "summary.json").exists()
+    # The failed job says so in its own summary, for `nas report`.
+    failed = json.loads((tmp_path / "sweep" / "0" / "summary.json").read_text())
+    assert failed["status"] == "failed" and "space.channels=-1 is out of range" in failed["error"]
 
 
 @pytest.mark.slow

@@ -286,3 +286,33 @@ def test_search_train_evaluate_report_end_to_end(searched, trained):
     assert by_command["search"]["arch"] == by_command["train"]["arch"]
     assert report["metric"] == "test_acc"
     assert (root / "r" / "report.html").is_file()
+
+
+def test_drop_path_rises_linearly_and_the_auxiliary_head_adds_its_loss():
+    from types import SimpleNamespace
+
+    from nascli.lit.classifier import Classifier
+    from nascli.spaces.darts import DartsSpace
+    from nascli.training import DropPathSchedule
+
+    net = DartsSpace(channels=8, layers=5, auxiliary=True).build("DARTS_V2", (3, 32, 32), 10)
+    module = SimpleNamespace(net=net)
+    schedule = DropPathSchedule(0.2, epochs=10)
+    seen = []
+    for epoch in range(10):
+        schedule.on_train_epoch_start(SimpleNamespace(current_epoch=epoch), module)
+        seen.append(net.drop_path_prob)
+    assert seen == pytest.approx([0.02 * e for e in range(10)])
+
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    net.drop_path_prob = 0.0
+    losses = {}
+    for weight in (0.0, 0.4):
+        clf = Classifier(net, torch.optim.SGD, auxiliary_weight=weight)
+        clf.train()
+        torch.manual_seed(1)
+        losses[weight] = float(clf.training_step((x, y), 0))
+    logits, aux = net.train()(x)
+    expected_aux = float(torch.nn.functional.cross_entropy(aux, y))
+    assert losses[0.4] - losses[0.0] == pytest.approx(0.4 * expected_aux, rel=1e-4)

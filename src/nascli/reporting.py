@@ -138,7 +138,10 @@ def read_rows(dirs: list[str]) -> list[Row]:
             raise NascliError(
                 f"dirs: {d} holds no run (no .hydra/ record below it); name run or sweep directories"
             )
-        rows += [read_job(j) for j in jobs]
+        # Reports are not runs to report (a report may sit inside the folder it reads).
+        rows += [row for j in jobs if (row := read_job(j)).command != "report"]
+    if not rows:
+        raise NascliError(f"dirs: {', '.join(map(str, dirs))} hold only reports, no runs")
     return rows
 
 
