@@ -14,6 +14,7 @@ COMMANDS = {
     "train": "retrain an architecture from scratch, test it, export it (model.pt, ONNX, model card)",
     "evaluate": "test a trained model: accuracy, params, FLOPs and latency on a hardware target",
     "report": "tabulate and plot run and sweep directories: nas report <dir>... [group_by=[strategy]]",
+    "bench": "nas bench build: train every unique architecture of a space into a benchmark table",
 }
 USAGE = "usage: nas <command> [hydra overrides...] [-m] [--help | --cfg job | --info]"
 
@@ -105,6 +106,8 @@ def main() -> None:
     os.environ["NASCLI_COMMAND"] = command
     if command == "report":
         argv = dirs_override(argv)
+    if command == "bench" and argv and "=" not in argv[0] and not argv[0].startswith("-"):
+        argv = [f"action={argv[0]}", *argv[1:]]
     if command in ("train", "evaluate"):
         from nascli.results.inherit import inherit
 

@@ -113,7 +113,7 @@ RULES: dict[str, Rule] = {
     "estimator.epochs": (
         _is_int,
         lambda v: v >= 1,
-        "an integer of at least 1",
+        "an integer of at least 1 (null with estimator=table: the table's full curves)",
         "estimator.epochs=5",
     ),
     "estimator.batch_size": (
@@ -203,6 +203,8 @@ RULES: dict[str, Rule] = {
         "train or train+val",
         "recipe.train_on=train+val",
     ),
+    "bench.limit": (_is_int, lambda v: v >= 1, "a positive integer or null", "bench.limit=100"),
+    "bench.workers": (_is_int, lambda v: v >= 1, "an integer of at least 1", "bench.workers=2"),
     "ensemble.top_k": (_is_int, lambda v: v >= 1, "an integer of at least 1", "ensemble.top_k=3"),
     "format": (
         lambda v: isinstance(v, str),
@@ -218,6 +220,7 @@ REQUIRED_HINTS = {
     "arch": "give an arch string, a published name (space=darts: DARTS_V2, ...) or a run directory: arch=...",
     "dirs": "name the run or sweep directories to report: nas report outputs/multirun/<time> ...",
     "run": "give the run directory of a finished `nas train`: run=outputs/train/...",
+    "bench": "estimator=table needs the table file: bench.file=<file from nas bench build>",
 }
 
 
@@ -228,7 +231,7 @@ def validate(cfg: DictConfig) -> None:
             raise NascliError(
                 f"{key} is required; {REQUIRED_HINTS.get(str(key), f'set {key}=<value>')}"
             )
-    for group in ("dataset", "space", "strategy", "estimator", "hardware"):
+    for group in ("dataset", "space", "strategy", "estimator", "hardware", "bench"):
         node = cfg.get(group)
         for key in node or ():
             if OmegaConf.is_missing(node, key):

@@ -172,6 +172,11 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         data.input_shape,
         data.num_classes,
         OmegaConf.to_container(cfg.get("constraints") or {}),
+        admit=(lambda arch: estimator.missing(arch, space))
+        if hasattr(estimator, "missing")
+        else None,
+        # A sampled table rejects most proposals; a lookup is cheap, so allow enough of them.
+        max_rejections=min(10**6, max(1000, int(50 / getattr(estimator, "coverage", 1.0)))),
     )
     next_arch = make_next_arch(cfg, proposer, space, data, estimator)
     objective = cfg.search.get("objective", "val_acc")
@@ -180,6 +185,9 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         raise NascliError(
             f"search.objective={objective} is not a metric this estimator reports ({', '.join(reported)})"
         )
+    check_space = getattr(estimator, "check_space", None)  # estimator=table: the table's space
+    if check_space is not None:
+        check_space(space_name, OmegaConf.to_container(cfg.space, resolve=True))
     prepare = getattr(estimator, "prepare", None)  # estimator=supernet trains or loads it here
     if prepare is not None:
         prepare(space, data, cfg.seed, run.path)
@@ -190,6 +198,14 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     status, stop_reason, error = "completed", "trials", None
     # The budget counts what was done before a resume.
     start = time.perf_counter() - sum(r.get("seconds", 0.0) for r in history)
+    simulated = getattr(estimator, "simulated", False)
+
+    def elapsed() -> float:
+        """Seconds spent: the wall clock, or with a table estimator the training time it charged."""
+        if simulated:
+            return sum(r.get("seconds", 0.0) for r in history)
+        return time.perf_counter() - start
+
     err_console = Console(stderr=True)
     stop: dict[str, Any] = {"signal": None}
     try:
@@ -202,7 +218,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                 best=f"{objective} {best['metrics'][objective]:.4f}" if best else "-",
             )
             for trial in range(len(history), trials):
-                if seconds is not None and time.perf_counter() - start >= seconds:
+                if seconds is not None and elapsed() >= seconds:
                     stop_reason = "seconds"
                     break
                 if epochs_total is not None and _epochs_done(history) >= epochs_total:
@@ -259,6 +275,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
             error,
             time.perf_counter() - start,
             proposer.rejected,
+            extra={"simulated_seconds": round(elapsed(), 3)} if simulated else None,
         )
 
     if error is not None:
@@ -342,10 +359,12 @@ def _run_trial(
     }
     try:
         torch.manual_seed(trial_seed(cfg.seed, trial))
-        net = space.build(arch, data.input_shape, data.num_classes)
-        cost = hardware.measure(net, data.input_shape)
+        cost: dict[str, Any] = {}
+        if not getattr(estimator, "provides_cost", False):  # a table has them: build nothing
+            net = space.build(arch, data.input_shape, data.num_classes)
+            cost = hardware.measure(net, data.input_shape)
         logger = None
-        if cfg.logger.get("_target_"):
+        if cfg.logger.get("_target_") and not getattr(estimator, "provides_cost", False):
             logger = instantiate(cfg.logger, "logger", version=f"trial_{trial:04d}")
         t_train = time.perf_counter()
         rungs = getattr(estimator, "rungs", None)
@@ -377,6 +396,9 @@ def _run_trial(
             release_memory()
         log.warning("trial %d (%s) failed: %s", trial, arch, record["error"])
     record["seconds"] = round(time.perf_counter() - t0, 4)
+    simulated = record["metrics"].pop("simulated_seconds", None)
+    if simulated is not None:  # a table lookup charges the recorded training time
+        record["wall_seconds"], record["seconds"] = record["seconds"], round(simulated, 4)
     log.info("trial %d %s %s %s", trial, record["status"], arch, json.dumps(record["metrics"]))
     return record
 

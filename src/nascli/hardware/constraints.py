@@ -43,29 +43,41 @@ class ConstrainedProposer:
         num_classes,
         constraints: dict[str, Any] | None,
         max_rejections: int = 1000,
+        admit: Any = None,
     ) -> None:
         self.strategy, self.space = strategy, space
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
         self.limits = {k: v for k, v in (constraints or {}).items() if v is not None}
         self.max_rejections = max_rejections
         self.rejected = 0
+        # admit(arch) -> None or why it cannot be evaluated (a sampled benchmark table lacks it).
+        self.admit = admit
 
     def propose(self) -> str:
         for _ in range(self.max_rejections):
             arch = self.strategy.ask()
-            if not self.limits:
+            broken = [why] if self.admit and (why := self.admit(arch)) else []
+            if not broken and not self.limits:
                 return arch
-            broken = violations(
-                self.space.build(arch, self.input_shape, self.num_classes),
-                self.input_shape,
-                **self.limits,
-            )
+            if not broken:
+                broken = violations(
+                    self.space.build(arch, self.input_shape, self.num_classes),
+                    self.input_shape,
+                    **self.limits,
+                )
             if not broken:
                 return arch
             self.rejected += 1
             log.info("rejected before training: %s (%s)", arch, "; ".join(broken))
             self.strategy.tell(arch, None)
+        limits = ", ".join(f"{k}={v}" for k, v in self.limits.items())
+        if self.admit:
+            limits = (
+                f"{limits}, or were not in the benchmark table"
+                if limits
+                else "were not in the benchmark table"
+            )
         raise NascliError(
-            f"{self.max_rejections} proposals in a row broke the constraints ({', '.join(f'{k}={v}' for k, v in self.limits.items())}); "
-            "loosen them or pick a smaller space"
+            f"{self.max_rejections} proposals in a row broke the constraints ({limits}); "
+            "loosen them, pick a smaller space, or use a complete table"
         )

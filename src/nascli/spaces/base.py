@@ -71,6 +71,18 @@ class Space(ABC):
     def canonical(self, text: str) -> str:
         return self.format(self.parse(text))
 
+    def iso_key(self, arch: str) -> str:
+        """Equal for architectures that compute the same function (a benchmark trains one of
+        them); spaces that know their isomorphisms override it."""
+        return self.canonical(arch)
+
+    def enumerate(self) -> Any:
+        """Every architecture, in index order (only sensible for small spaces)."""
+        import itertools
+
+        for indices in itertools.product(*(range(n) for n in self.cardinalities)):
+            yield self.format(indices)
+
     def encode(self, arch: str) -> list[int]:
         return list(self.parse(arch))
 

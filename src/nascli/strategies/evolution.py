@@ -11,8 +11,9 @@ from nascli.strategies.base import Strategy
 
 
 class RegularizedEvolution(Strategy):
-    """The first `population` proposals are random; after that each proposal mutates the fittest of
-    `sample_size` members drawn at random. With probability `crossover`, the child first takes each
+    """Proposals are random until `population` of them have finished (a failed or rejected one
+    does not count); after that each proposal mutates the fittest of `sample_size` members drawn at
+    random. With probability `crossover`, the child first takes each
     decision from one of two tournament winners.
 
     Args:
@@ -44,7 +45,7 @@ class RegularizedEvolution(Strategy):
 
     def ask(self) -> str:
         self.asked += 1
-        if self.asked <= self.population_size or not self.population:
+        if len(self.population) < self.population_size:
             return self.space.sample(self.rng)
         parent = self._tournament()
         if self.crossover > 0 and self.rng.random() < self.crossover:

@@ -1,0 +1,24 @@
+"""`nas bench build`: tabulate a space on a dataset (see nascli.bench)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from nascli.cli import exit_on_user_error
+from nascli.config import validate
+from nascli.errors import NascliError
+from nascli.paths import config_dir
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="bench")
+@exit_on_user_error
+def main(cfg: DictConfig) -> dict[str, Any]:
+    validate(cfg)
+    if cfg.action != "build":
+        raise NascliError(f"nas bench {cfg.action}: unknown action; use nas bench build")
+    from nascli.bench.build import run_bench_build
+
+    return run_bench_build(cfg)
