@@ -64,8 +64,16 @@ repro-darts-cifar10: $(STAMP) ## the DARTS paper: 1st- and 2nd-order search on C
 	$(BIN)/nas train arch=$(REPRO_DIR)/search-2nd trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-2nd
 	$(BIN)/nas report $(REPRO_DIR) hydra.run.dir=$(REPRO_DIR)/report
 
+bench-nb201-digits: $(STAMP) ## build the nb201/digits table that estimator=table uses by default (about 2 h, 2 cores)
+	$(BIN)/nas bench build space=nb201 dataset=digits estimator.epochs=3 bench.workers=2 bench.file=src/nascli/bench_tables/nb201-digits.sqlite
+
+compare-strategies: REPRO_DIR ?= $(REPRO)/compare-$(NOW)
+compare-strategies: $(STAMP) ## sample-based strategies x 20 seeds on the shipped nb201/digits table, equal simulated budgets
+	$(BIN)/nas search -m strategy=random,evolution,local,reinforce,bo,qlearning 'seed=range(0,20)' estimator=table search.trials=100000 search.seconds=150 logger=none hydra.sweep.dir=$(REPRO_DIR)/sweep
+	$(BIN)/nas report $(REPRO_DIR)/sweep group_by=[strategy] budgets=[25,50,100] plots=false hydra.run.dir=$(REPRO_DIR)/report
+
 clean: ## remove outputs (keeps .venv)
 	rm -rf outputs/*/ .pytest_cache .ruff_cache
 
 .PHONY: help install search search-darts test lint format bench-overhead bench-supernet clean \
-	repro-digits repro-strategies repro-darts-cifar10
+	repro-digits repro-strategies repro-darts-cifar10 compare-strategies bench-nb201-digits

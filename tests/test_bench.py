@@ -161,7 +161,7 @@ def test_search_seconds_counts_simulated_time(table):
 @pytest.mark.parametrize(
     "args,named",
     [
-        (["estimator=table"], "bench.file"),
+        (["estimator=table", "space=macro"], "bench.file"),
         (["estimator=table", "bench.file=nowhere.sqlite"], "nowhere.sqlite"),
         (
             ["estimator=table", "bench.file=t.sqlite", "space.cells_per_stage=2"],
@@ -189,3 +189,53 @@ def test_table_rows_survive_reopening(tmp_path):
     assert again.meta() == {"epochs": 3} and again.rows()["k"]["curves"] == {"val_acc": [0.5]}
     with sqlite3.connect(tmp_path / "x.sqlite") as db:  # a plain SQLite file any tool can read
         assert db.execute("SELECT arch FROM archs").fetchall() == [("a",)]
+
+
+@pytest.mark.slow
+def test_report_gives_the_chosen_archs_test_accuracy_and_regret_per_budget(table):
+    root = table.parent
+    out = run_nas(
+        "search",
+        "-m",
+        "strategy=random,evolution",
+        "estimator=table",
+        f"bench.file={table}",
+        "search.trials=4",
+        "hydra.sweep.dir=rsw",
+        cwd=root,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = BenchTable(table).rows()
+    optimum = max(r["curves"]["test_acc"][-1] for r in rows.values())
+    budget = min(r["train_seconds"] for r in rows.values()) * 1.5
+    report = _json(
+        run_nas(
+            "report",
+            "rsw",
+            f"budgets=[{budget}]",
+            "group_by=[strategy]",
+            "format=json",
+            "hydra.run.dir=rrep",
+            cwd=root,
+        )
+    )
+    for row in report["rows"]:
+        history = [
+            json.loads(x) for x in (root / row["dir"] / "history.jsonl").read_text().splitlines()
+        ]
+        chosen = max(history, key=lambda r: (r["metrics"]["val_acc"], -r["trial"]))
+        m = row["metrics"]
+        assert m["table_optimum"] == optimum
+        assert m["test_acc@final"] == chosen["metrics"]["test_acc"]
+        assert m["regret@final"] == pytest.approx(optimum - chosen["metrics"]["test_acc"])
+        # Within the budget only the trials whose seconds fit count.
+        spent, fits = 0.0, []
+        for r in history:
+            spent += r["seconds"]
+            if spent > budget:
+                break
+            fits.append(r)
+        early = max(fits, key=lambda r: (r["metrics"]["val_acc"], -r["trial"]))
+        assert m[f"test_acc@{budget:g}s"] == early["metrics"]["test_acc"]
+    assert {g["strategy"] for g in report["groups"]} == {"random", "evolution"}
+    assert all("regret@final_std" in g for g in report["groups"])

@@ -160,7 +160,8 @@ def exit_on_user_error(task):
             if hydra_cfg.mode == RunMode.MULTIRUN:
                 _record_failed_job(hydra_cfg.runtime.output_dir, exc)
                 raise
-            if not isinstance(exc, NascliError):
+            # Our own errors, and config errors (a resolver's, wrapped by OmegaConf), are one line.
+            if not isinstance(exc, NascliError) and not _is_user_error(exc):
                 raise
             fail(exc)
 

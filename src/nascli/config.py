@@ -29,7 +29,22 @@ def _hydra_subdir(resume: str | None, stamp: str) -> str:
     return f".hydra/resume-{stamp}" if resume else ".hydra"
 
 
-for _name, _fn in (("nascli.run_dir", _run_dir), ("nascli.hydra_subdir", _hydra_subdir)):
+def _shipped_table(name: str) -> str:
+    """bench.file's default: the table nascli ships for `<space>-<dataset>`, if there is one."""
+    path = Path(__file__).resolve().parent / "bench_tables" / f"{name}.sqlite"
+    if not path.is_file():
+        raise NascliError(
+            f"bench.file is required: nascli ships no table for {name}; build one with "
+            "`nas bench build` and pass bench.file=<its file>"
+        )
+    return str(path)
+
+
+for _name, _fn in (
+    ("nascli.run_dir", _run_dir),
+    ("nascli.hydra_subdir", _hydra_subdir),
+    ("nascli.shipped_table", _shipped_table),
+):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)
 

@@ -73,7 +73,7 @@ def _history(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def read_job(path: Path) -> Row:
+def read_job(path: Path, budgets: list[float] | None = None) -> Row:
     hydra_yaml = _load_yaml(path / ".hydra" / "hydra.yaml") or {}
     runtime = (hydra_yaml.get("hydra") or {}).get("runtime") or {}
     job = (hydra_yaml.get("hydra") or {}).get("job") or {}
@@ -111,7 +111,59 @@ def read_job(path: Path) -> Row:
     )
     if "ensemble" in (summary or {}):
         row.metrics["ensemble_test_acc"] = summary["ensemble"]["test_acc"]
+    objective = (config.get("search") or {}).get("objective", "val_acc")
+    add_regret(row, config, budgets or [], objective)
     return row
+
+
+_OPTIMA: dict[tuple[str, int | None], float] = {}
+
+
+def table_optimum(file: str, epochs: int | None) -> float | None:
+    """The best test accuracy in a benchmark table at `epochs` (None: its full curves)."""
+    if (file, epochs) not in _OPTIMA:
+        from nascli.bench.table import BenchTable
+
+        try:
+            table = BenchTable(file)
+        except NascliError:
+            return None
+        built = int(table.meta().get("epochs", 0))
+        e = int(epochs or built)
+        accs = [
+            r["curves"]["test_acc"][e - 1]
+            for r in table.rows().values()
+            if r["status"] == "ok" and len(r["curves"].get("test_acc", [])) >= e
+        ]
+        table.close()
+        _OPTIMA[(file, epochs)] = max(accs) if accs else None
+    return _OPTIMA[(file, epochs)]
+
+
+def add_regret(row: Row, config: dict[str, Any], budgets: list[float], objective: str) -> None:
+    """For a search on a benchmark table: the test accuracy of the architecture it would have
+    chosen (best `objective` so far) after each budget of simulated seconds, and its regret to the
+    table's optimum."""
+    estimator = config.get("estimator") or {}
+    if not str(estimator.get("_target_", "")).endswith("TableEstimator") or not row.history:
+        return
+    optimum = table_optimum(str(estimator.get("file")), estimator.get("epochs"))
+    if optimum is None:
+        return
+    row.metrics["table_optimum"] = optimum
+    for budget in [*budgets, math.inf]:
+        spent, best = 0.0, None
+        for rec in row.history:
+            spent += float(rec.get("seconds") or 0.0)
+            if spent > budget:
+                break
+            m = rec.get("metrics") or {}
+            if rec.get("status") == "ok" and (best is None or m[objective] > best[objective]):
+                best = m
+        name = "final" if budget == math.inf else f"{budget:g}s"
+        test = None if best is None else best.get("test_acc")
+        row.metrics[f"test_acc@{name}"] = test
+        row.metrics[f"regret@{name}"] = None if test is None else optimum - test
 
 
 def find_jobs(folder: Path, depth: int = 0) -> list[Path]:
@@ -127,7 +179,7 @@ def find_jobs(folder: Path, depth: int = 0) -> list[Path]:
     return [job for c in children for job in find_jobs(c, depth + 1)]
 
 
-def read_rows(dirs: list[str]) -> list[Row]:
+def read_rows(dirs: list[str], budgets: list[float] | None = None) -> list[Row]:
     rows: list[Row] = []
     for d in dirs:
         folder = Path(str(d)).expanduser()
@@ -139,7 +191,7 @@ def read_rows(dirs: list[str]) -> list[Row]:
                 f"dirs: {d} holds no run (no .hydra/ record below it); name run or sweep directories"
             )
         # Reports are not runs to report (a report may sit inside the folder it reads).
-        rows += [row for j in jobs if (row := read_job(j)).command != "report"]
+        rows += [row for j in jobs if (row := read_job(j, budgets)).command != "report"]
     if not rows:
         raise NascliError(f"dirs: {', '.join(map(str, dirs))} hold only reports, no runs")
     return rows
@@ -161,7 +213,7 @@ def _fmt(value: Any, key: str) -> str:
     if key == "seconds":
         return f"{value:.0f}"
     if isinstance(value, float):
-        return f"{value:.4f}" if key.endswith("acc") else f"{value:.3f}"
+        return f"{value:.4f}" if "acc" in key or "regret" in key else f"{value:.3f}"
     return str(value)
 
 
@@ -414,7 +466,8 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
 
     logging.captureWarnings(True)
     run = RunDir(HydraConfig.get().runtime.output_dir)
-    rows = read_rows([str(d) for d in cfg.dirs])
+    budgets = [float(b) for b in cfg.get("budgets") or []]
+    rows = read_rows([str(d) for d in cfg.dirs], budgets)
     keys = varying(rows)
     by = [str(k) for k in cfg.group_by]
     unknown = [k for k in by if all(k not in r.settings for r in rows)]
@@ -431,6 +484,9 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
         if any(r.metrics.get(c) is not None for r in rows)
     ]
     columns = [c for c in columns if c != "flops"] + ["seconds", "trials"]
+    # Benchmark-mode searches: the chosen architecture's test accuracy and regret per budget.
+    regret = [k for r in rows for k in r.metrics if "@" in k]
+    columns += list(dict.fromkeys(regret))
     write_csv(run.path / "report.csv", rows, keys)
     grouped = group(rows, by, columns) if by else None
     if grouped:

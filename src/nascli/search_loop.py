@@ -187,7 +187,11 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         )
     check_space = getattr(estimator, "check_space", None)  # estimator=table: the table's space
     if check_space is not None:
-        check_space(space_name, OmegaConf.to_container(cfg.space, resolve=True))
+        check_space(
+            space_name,
+            OmegaConf.to_container(cfg.space, resolve=True),
+            hydra_cfg.runtime.choices.get("dataset"),
+        )
     prepare = getattr(estimator, "prepare", None)  # estimator=supernet trains or loads it here
     if prepare is not None:
         prepare(space, data, cfg.seed, run.path)

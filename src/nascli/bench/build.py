@@ -37,11 +37,10 @@ def unique_archs(space: Any, limit: int | None, seed: int) -> tuple[list[tuple[s
             seen.setdefault(space.iso_key(arch), arch)
         pairs = list(seen.items())
         total = len(pairs)
-        if limit is not None and limit < len(pairs):
-            # A seeded shuffle, then the first `limit`: a larger limit extends a smaller one.
-            random.Random(seed).shuffle(pairs)
-            pairs = pairs[:limit]
-        return pairs, total
+        # Built in a seeded random order, so a table cut short is a uniform sample, and the first
+        # `limit`: a larger limit extends a smaller one.
+        random.Random(seed).shuffle(pairs)
+        return pairs[:limit] if limit is not None else pairs, total
     if limit is None:
         raise NascliError(
             f"space={space.name} has {space.size:.3g} architectures, too many to enumerate; "

@@ -39,8 +39,15 @@ class TableEstimator:
             )
         self.epochs, self.built_epochs = int(epochs or built), built
 
-    def check_space(self, space_name: str, space_config: dict[str, Any]) -> None:
-        """The search must be over the space and skeleton the table was built for."""
+    def check_space(
+        self, space_name: str, space_config: dict[str, Any], dataset: str | None = None
+    ) -> None:
+        """The search must be over the space, skeleton and dataset the table was built for."""
+        built_on = self.meta.get("dataset")
+        if dataset and built_on and built_on != dataset:
+            raise NascliError(
+                f"the table was built on dataset={built_on}, not dataset={dataset}; add dataset={built_on}"
+            )
         want = self.meta.get("space_name")
         if want is not None and want != space_name:
             raise NascliError(
