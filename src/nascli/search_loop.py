@@ -185,6 +185,15 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         raise NascliError(
             f"search.objective={objective} is not a metric this estimator reports ({', '.join(reported)})"
         )
+    if cfg.search.get("objectives"):
+        from nascli.results.pareto import parse_objectives
+
+        known = {*(reported or ()), "params", "flops", "latency_ms"}
+        for name, _ in parse_objectives(list(cfg.search.objectives)):
+            if reported is not None and name not in known:
+                raise NascliError(
+                    f"search.objectives: {name} is not a metric of this search; choose from {', '.join(sorted(known))}"
+                )
     check_space = getattr(estimator, "check_space", None)  # estimator=table: the table's space
     if check_space is not None:
         check_space(
@@ -431,6 +440,10 @@ def _finish(
             "trial": trial["trial"],
             "metrics": trial["metrics"],
         }
+    pareto = _pareto(cfg, run, space_name, history)
+    if pareto is not None:
+        best_json = pareto.pop("best")
+        extra = {**(extra or {}), "pareto": pareto}
     if best_json is not None:
         run.write_json(BEST, best_json)
     summary = {
@@ -453,6 +466,39 @@ def _finish(
     }
     run.write_json(SUMMARY, summary)
     return summary
+
+
+def _pareto(cfg, run, space_name, history) -> dict[str, Any] | None:
+    """With two or more search.objectives: write pareto.csv and pareto.png; best is the knee."""
+    from nascli.results import pareto
+
+    names = cfg.search.get("objectives")
+    if not names or len(names) < 2:
+        return None
+    objectives = pareto.parse_objectives(list(names))
+    result = pareto.summarise(history, objectives)
+    if result is None:
+        return None
+    pareto.write_outputs(run.path, result, objectives)
+    knee = result["knee"]
+    return {
+        "objectives": result["objectives"],
+        "front_size": len(result["front"]),
+        "hypervolume": result["hypervolume"],
+        "reference_point": result["reference_point"],
+        "front": [
+            {"trial": r["trial"], "arch": r["arch"], **{n: r["metrics"][n] for n, _ in objectives}}
+            for r in result["front"]
+        ],
+        "best": {
+            "space": space_name,
+            "arch": knee["arch"],
+            "trial": knee["trial"],
+            "metrics": knee["metrics"],
+            "objectives": result["objectives"],
+            "chosen_as": "knee point of the Pareto front",
+        },
+    }
 
 
 def _report(cfg: DictConfig, run: RunDir, summary: dict[str, Any]) -> None:
@@ -478,6 +524,24 @@ def _report(cfg: DictConfig, run: RunDir, summary: dict[str, Any]) -> None:
             str(best["trial"]),
         )
     out.print(table)
+    pareto = summary.get("pareto")
+    if pareto:
+        names = [o.split(":")[0] for o in pareto["objectives"]]
+        front = Table(
+            title=f"Pareto front ({pareto['front_size']}); best = its knee", title_justify="left"
+        )
+        for column in ("trial", *names):
+            front.add_column(column, justify="right")
+        for point in pareto["front"]:
+            front.add_row(str(point["trial"]), *(f"{point[n]:.4g}" for n in names))
+        out.print(front)
+        reference = ", ".join(f"{k} {v:.4g}" for k, v in pareto["reference_point"].items())
+        out.print(
+            f"hypervolume: {pareto['hypervolume']:.4g} (reference point: {reference})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     # Plain lines, never wrapped, so both can be pasted into the next command.
     if best is not None:
         out.print(f"arch: {best['arch']}", markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,116 @@
+"""NSGA-II (Deb et al. 2002) for several objectives, through Optuna's NSGAIISampler and its
+ask-and-tell API over the space's categorical encoding. Selection, crossover and mutation are
+Optuna's; nothing here is hand-written evolution."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nascli.errors import NascliError
+from nascli.results.pareto import parse_objectives
+from nascli.strategies.base import Strategy
+
+
+class NSGA2(Strategy):
+    """Each decision of the space is one categorical parameter; every objective of
+    `search.objectives` is one of the study's directions.
+
+    As with strategy=bo, the state is the list of told results (with Optuna's per-trial generation
+    records): every ask rebuilds the study with a sampler seeded by (seed, number told), so a
+    resumed search proposes what an uninterrupted one would.
+
+    Args:
+        objectives: metric names, `:max`/`:min` suffixes optional (accuracies are maximised).
+        population: the NSGA-II population (children per generation).
+        crossover_prob: the probability that a child comes from crossover of two parents.
+    """
+
+    def __init__(
+        self,
+        space,
+        seed: int = 0,
+        objectives: Any = None,
+        population: int = 20,
+        crossover_prob: float = 0.9,
+    ) -> None:
+        super().__init__(space, seed)
+        if not objectives or len(objectives) < 2:
+            raise NascliError(
+                "strategy=nsga2 needs two or more objectives: search.objectives=[val_acc,latency_ms]"
+            )
+        if population < 2:
+            raise NascliError(f"strategy.population={population} must be at least 2")
+        self.objectives = parse_objectives(list(objectives))
+        self.population, self.crossover_prob = population, crossover_prob
+        # (encoding, values or None if failed, Optuna's system attributes of the trial)
+        self.told: list[tuple[list[int], list[float] | None, dict[str, Any]]] = []
+        self.pending: dict[str, list[dict[str, Any]]] = {}
+
+    def _distributions(self) -> dict[str, Any]:
+        from optuna.distributions import CategoricalDistribution
+
+        return {
+            f"d{i}": CategoricalDistribution(list(range(n)))
+            for i, n in enumerate(self.space.cardinalities)
+        }
+
+    def _study(self):
+        import optuna
+        from optuna.trial import TrialState, create_trial
+
+        optuna.logging.set_verbosity(logging.WARNING)
+        sampler = optuna.samplers.NSGAIISampler(
+            seed=self.seed * 1_000_003 + len(self.told),
+            population_size=self.population,
+            crossover_prob=self.crossover_prob,
+        )
+        study = optuna.create_study(
+            directions=["maximize" if d == "max" else "minimize" for _, d in self.objectives],
+            sampler=sampler,
+        )
+        dists = self._distributions()
+        for encoding, values, attrs in self.told:
+            params = {f"d{i}": v for i, v in enumerate(encoding)}
+            state = TrialState.COMPLETE if values is not None else TrialState.FAIL
+            study.add_trial(
+                create_trial(
+                    params=params,
+                    distributions=dists,
+                    values=values,
+                    state=state,
+                    system_attrs=attrs,
+                )
+            )
+        return study, dists
+
+    def ask(self) -> str:
+        study, dists = self._study()
+        trial = study.ask(dists)
+        arch = self.space.decode([trial.params[f"d{i}"] for i in range(len(dists))])
+        attrs = dict(study.trials[-1].system_attrs)
+        self.pending.setdefault(arch, []).append(attrs)
+        return arch
+
+    def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
+        queue = self.pending.get(arch)
+        attrs = queue.pop(0) if queue else {}
+        values = None
+        if metrics is not None:
+            missing = [n for n, _ in self.objectives if n not in metrics]
+            if missing:
+                raise NascliError(
+                    f"search.objectives: {missing[0]} is not a metric of this search ({', '.join(metrics)})"
+                )
+            values = [float(metrics[n]) for n, _ in self.objectives]
+        self.told.append((self.space.encode(arch), values, attrs))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "told": [[enc, values, attrs] for enc, values, attrs in self.told],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.told = [(list(enc), values, dict(attrs)) for enc, values, attrs in state["told"]]
