@@ -15,6 +15,7 @@ COMMANDS = {
     "evaluate": "test a trained model: accuracy, params, FLOPs and latency on a hardware target",
     "report": "tabulate and plot run and sweep directories: nas report <dir>... [group_by=[strategy]]",
     "bench": "nas bench build: train every unique architecture of a space into a benchmark table",
+    "hw": "nas hw profile | validate: a latency lookup table of a space's blocks on this device",
 }
 USAGE = "usage: nas <command> [hydra overrides...] [-m] [--help | --cfg job | --info]"
 
@@ -106,7 +107,7 @@ def main() -> None:
     os.environ["NASCLI_COMMAND"] = command
     if command == "report":
         argv = dirs_override(argv)
-    if command == "bench" and argv and "=" not in argv[0] and not argv[0].startswith("-"):
+    if command in ("bench", "hw") and argv and "=" not in argv[0] and not argv[0].startswith("-"):
         argv = [f"action={argv[0]}", *argv[1:]]
     if command in ("train", "evaluate"):
         from nascli.results.inherit import inherit

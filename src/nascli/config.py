@@ -218,6 +218,8 @@ RULES: dict[str, Rule] = {
         "train or train+val",
         "recipe.train_on=train+val",
     ),
+    "hw.samples": (_is_int, lambda v: v >= 2, "an integer of at least 2", "hw.samples=30"),
+    "hw.patience": (_is_int, lambda v: v >= 1, "a positive integer", "hw.patience=300"),
     "bench.limit": (_is_int, lambda v: v >= 1, "a positive integer or null", "bench.limit=100"),
     "bench.workers": (_is_int, lambda v: v >= 1, "an integer of at least 1", "bench.workers=2"),
     "ensemble.top_k": (_is_int, lambda v: v >= 1, "an integer of at least 1", "ensemble.top_k=3"),

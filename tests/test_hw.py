@@ -1,0 +1,117 @@
+"""Latency lookup tables: units, profiling, prediction, `nas hw` and `hardware=table`."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from nascli.errors import NascliError
+from nascli.hardware import lut
+from nascli.hardware.cost import count_params
+from nascli.spaces.mobilenet import MobileNetSpace
+from nascli.spaces.nb201 import NB201Space
+from tests.conftest import TINY, run_nas
+
+SHAPE = (1, 8, 8)
+
+
+def _space() -> MobileNetSpace:
+    return MobileNetSpace(width_mult=0.25, stem_stride=1)
+
+
+def test_units_cover_the_whole_network_in_order():
+    space = _space()
+    net = space.build(space.sample(random.Random(0)), SHAPE, 10).eval()
+    x = torch.randn(2, *SHAPE)
+    parts = lut.units(net, SHAPE)
+    y = x
+    with torch.inference_mode():
+        for _, module, shape in parts:
+            assert tuple(y.shape[1:]) == shape
+            y = module(y)
+        assert torch.allclose(y, net(x))
+    assert sum(count_params(m) for _, m, _ in parts) == count_params(net)
+    with pytest.raises(NascliError, match="features"):
+        lut.units(
+            NB201Space(cells_per_stage=1).build(NB201Space().sample(random.Random(0)), SHAPE, 10),
+            SHAPE,
+        )
+
+
+class ParamsAsLatency:
+    """A make-believe device whose latency is additive (params / 1000 ms), so that a table must
+    predict every network exactly."""
+
+    def latency_ms(self, net, input_shape) -> float:
+        return count_params(net) / 1000
+
+
+def test_profile_then_predict_is_exact_on_an_additive_device():
+    space = _space()
+    table = lut.profile(space, SHAPE, 10, ParamsAsLatency(), seed=0, patience=100)
+    assert table["scale"] == pytest.approx(1.0) and table["overhead_ms"] == pytest.approx(
+        0.0, abs=1e-9
+    )
+    rng = random.Random(5)
+    for _ in range(10):  # architectures the profile never sampled
+        net = space.build(space.sample(rng), SHAPE, 10)
+        assert lut.predict(table, net, SHAPE) == pytest.approx(count_params(net) / 1000)
+    # Every block shape the space can produce was found: 9 (kernel x expansion) per block position
+    # kind, first or later, per stage, plus the fixed stem, tail and head.
+    assert len(table["entries"]) >= 9 * 2 * 4 + 5
+
+
+@pytest.mark.slow
+def test_hw_profile_validate_and_a_search_on_the_table(tmp_path):
+    out = run_nas("hw", "profile", "hw.file=lat.json", "format=json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    profile = json.loads(out.stdout)
+    assert profile["entries"] > 40 and (tmp_path / "lat.json").is_file()
+    out = run_nas("hw", "validate", "hw.file=lat.json", "hw.samples=5", "format=json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    check = json.loads(out.stdout)
+    assert check["samples"] == 5 and check["mean_abs_error_pct"] >= 0
+    errors = [
+        abs(p - m) / m for p, m in zip(check["predicted_ms"], check["measured_ms"], strict=True)
+    ]
+    assert check["mean_abs_error_pct"] == pytest.approx(100 * sum(errors) / 5)
+    out = run_nas(
+        "search",
+        "space=mobilenet",
+        "hardware=table",
+        "hardware.file=lat.json",
+        *TINY,
+        "hydra.run.dir=s",
+        "format=json",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    table = lut.TableTarget(str(tmp_path / "lat.json"))
+    space = _space()
+    for line in (tmp_path / "s" / "history.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        net = space.build(record["arch"], SHAPE, 10)
+        assert record["metrics"]["latency_ms"] == pytest.approx(
+            table.latency_ms(net, SHAPE), abs=1e-3
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command,args,named",
+    [
+        ("search", ["space=mobilenet", "hardware=table"], "hardware.file"),
+        ("search", ["space=mobilenet", "hardware=table", "hardware.file=none.json"], "none.json"),
+        ("hw", ["validate", "hw.file=none.json"], "none.json"),
+        ("hw", ["frobnicate"], "frobnicate"),
+        ("hw", ["profile", "hardware=table", "hardware.file=x"], "hardware=cpu"),
+    ],
+)
+def test_hw_bad_input(tmp_path, command, args, named):
+    out = run_nas(command, *args, *(TINY if command == "search" else []), cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], out.stderr
