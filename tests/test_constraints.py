@@ -101,3 +101,49 @@ def test_the_seconds_budget_stops_the_search_and_says_so(nas, tmp_path):
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["stop_reason"] == "seconds" and 1 <= summary["trials"] < 200
+
+
+def test_peak_activation_memory_is_the_largest_layer_input_plus_output():
+    from torch import nn
+
+    from nascli.hardware.cost import peak_activation_mb
+
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 10))
+    # conv: 1x8x8 in + 4x8x8 out floats; relu: 2 x 4x8x8; linear: 256 in + 10 out.
+    expected = max(64 + 256, 256 + 256, 256 + 10) * 4 / 2**20
+    assert peak_activation_mb(net, (1, 8, 8)) == expected
+
+
+def test_satisfies_applies_every_constraint_including_the_accuracy_floor():
+    from nascli.hardware.constraints import satisfies
+
+    m = {"val_acc": 0.9, "params": 100, "flops": 1000, "latency_ms": 2.0, "memory_mb": 0.5}
+    assert satisfies(m, {"max_params": 100, "max_latency_ms": 2.0, "min_accuracy": 0.9})
+    assert not satisfies(m, {"max_latency_ms": 1.9})
+    assert not satisfies(m, {"max_memory_mb": 0.4})
+    assert not satisfies(m, {"min_accuracy": 0.95})
+    assert satisfies(m, {"max_params": None, "min_accuracy": None})
+
+
+@pytest.mark.slow
+def test_a_constrained_search_never_reports_a_violating_architecture(nas, tmp_path):
+    limits = {"max_latency_ms": 1.0, "max_memory_mb": 0.05, "min_accuracy": 0.5}
+    out = nas(
+        "search",
+        "search.trials=6",
+        "estimator.epochs=1",
+        "logger=none",
+        "search.objectives=[val_acc,latency_ms]",
+        *(f"constraints.{k}={v}" for k, v in limits.items()),
+        "hydra.run.dir=run",
+        "format=json",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    reported = [summary["best"]] if summary["best"] else []
+    reported += [{"metrics": p} for p in (summary.get("pareto") or {}).get("front", [])]
+    for r in reported:
+        m = r["metrics"]
+        assert m["latency_ms"] <= 1.0 and m["val_acc"] >= 0.5
+        assert m.get("memory_mb", 0) <= 0.05

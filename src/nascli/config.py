@@ -125,6 +125,24 @@ RULES: dict[str, Rule] = {
         "a positive integer or null",
         "constraints.max_flops=10000000",
     ),
+    "constraints.max_latency_ms": (
+        _is_number,
+        lambda v: v > 0,
+        "a positive number of milliseconds or null",
+        "constraints.max_latency_ms=5",
+    ),
+    "constraints.max_memory_mb": (
+        _is_number,
+        lambda v: v > 0,
+        "a positive number of MiB or null",
+        "constraints.max_memory_mb=1.5",
+    ),
+    "constraints.min_accuracy": (
+        _is_number,
+        lambda v: 0 <= v <= 1,
+        "a fraction between 0 and 1 or null",
+        "constraints.min_accuracy=0.9",
+    ),
     "estimator.epochs": (
         _is_int,
         lambda v: v >= 1,

@@ -74,10 +74,16 @@ def trial_seed(seed: int, trial: int) -> int:
     return seed * 1_000_003 + trial
 
 
-def choose_best(history: list[dict[str, Any]], objective: str = "val_acc") -> dict[str, Any] | None:
+def choose_best(
+    history: list[dict[str, Any]],
+    objective: str = "val_acc",
+    constraints: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
     """Highest `objective` among finished trials of the highest rung reached (multi-fidelity
-    estimators); the earliest wins a tie."""
-    ok = [r for r in history if r["status"] == "ok"]
+    estimators) that keep every constraint; the earliest wins a tie."""
+    from nascli.hardware.constraints import satisfies
+
+    ok = [r for r in history if r["status"] == "ok" and satisfies(r["metrics"], constraints or {})]
     return (
         max(ok, key=lambda r: (r.get("rung", 0), r["metrics"][objective], -r["trial"]))
         if ok
@@ -166,12 +172,14 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     )
 
     _check_builds(space, data)
+    constraint_cfg = OmegaConf.to_container(cfg.get("constraints") or {})
     proposer = ConstrainedProposer(
         strategy,
         space,
         data.input_shape,
         data.num_classes,
-        OmegaConf.to_container(cfg.get("constraints") or {}),
+        constraint_cfg,
+        hardware=hardware,
         admit=(lambda arch: estimator.missing(arch, space))
         if hasattr(estimator, "missing")
         else None,
@@ -223,7 +231,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     stop: dict[str, Any] = {"signal": None}
     try:
         with stop_on_signals() as stop, _progress(err_console) as progress:
-            best = choose_best(history, objective)
+            best = choose_best(history, objective, constraint_cfg)
             task = progress.add_task(
                 "search",
                 total=trials,
@@ -252,7 +260,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                 run.write_json(
                     STRATEGY_STATE, {"trials": len(history), "state": strategy.state_dict()}
                 )
-                best = choose_best(history, objective)
+                best = choose_best(history, objective, constraint_cfg)
                 progress.update(
                     task,
                     advance=1,
@@ -432,7 +440,11 @@ def _finish(
     """Write best.json (the best trial, or `best` as given by a one-shot search) and summary.json."""
     best_json = best
     if best_json is None and (
-        trial := choose_best(history, cfg.search.get("objective", "val_acc"))
+        trial := choose_best(
+            history,
+            cfg.search.get("objective", "val_acc"),
+            OmegaConf.to_container(cfg.get("constraints") or {}),
+        )
     ):
         best_json = {
             "space": space_name,
@@ -475,8 +487,14 @@ def _pareto(cfg, run, space_name, history) -> dict[str, Any] | None:
     names = cfg.search.get("objectives")
     if not names or len(names) < 2:
         return None
+    from nascli.hardware.constraints import satisfies
+
     objectives = pareto.parse_objectives(list(names))
-    result = pareto.summarise(history, objectives)
+    constraints = OmegaConf.to_container(cfg.get("constraints") or {})
+    # A constrained search never reports an architecture that breaks a constraint.
+    result = pareto.summarise(
+        [r for r in history if satisfies(r["metrics"], constraints)], objectives
+    )
     if result is None:
         return None
     pareto.write_outputs(run.path, result, objectives)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nascli.errors import NascliError
-from nascli.hardware.cost import count_flops, count_params
+from nascli.hardware.cost import count_flops, count_params, peak_activation_mb
 
 log = logging.getLogger(__name__)
 
@@ -17,14 +17,44 @@ def violations(
     input_shape: Sequence[int],
     max_params: int | None = None,
     max_flops: int | None = None,
+    max_latency_ms: float | None = None,
+    max_memory_mb: float | None = None,
+    hardware: Any = None,
+    **_: Any,
 ) -> list[str]:
-    """What `net` breaks, as 'key: value > limit' strings (empty when it satisfies every limit)."""
+    """What `net` breaks, as 'key: value > limit' strings (empty when it satisfies every limit).
+    Latency is the `hardware` target's (measured or looked up); memory is peak activation memory."""
     out = []
     if max_params is not None and (params := count_params(net)) > max_params:
         out.append(f"constraints.max_params: {params:,} > {max_params:,}")
     if max_flops is not None and (flops := count_flops(net, input_shape)) > max_flops:
         out.append(f"constraints.max_flops: {flops:,} > {max_flops:,}")
+    if max_memory_mb is not None and (mb := peak_activation_mb(net, input_shape)) > max_memory_mb:
+        out.append(f"constraints.max_memory_mb: {mb:.3f} > {max_memory_mb}")
+    if max_latency_ms is not None:
+        if hardware is None:
+            raise NascliError("constraints.max_latency_ms needs a hardware target (hardware=cpu)")
+        if (ms := hardware.latency_ms(net, input_shape)) > max_latency_ms:
+            out.append(f"constraints.max_latency_ms: {ms:.3f} > {max_latency_ms}")
     return out
+
+
+def satisfies(metrics: dict[str, Any], constraints: dict[str, Any]) -> bool:
+    """Whether a finished trial's recorded metrics keep every constraint, the performance floor
+    (`min_accuracy`, on val_acc) included: what a search may report as its best."""
+    limits = {k: v for k, v in (constraints or {}).items() if v is not None}
+    checks = {
+        "max_params": ("params", lambda v, lim: v <= lim),
+        "max_flops": ("flops", lambda v, lim: v <= lim),
+        "max_latency_ms": ("latency_ms", lambda v, lim: v <= lim),
+        "max_memory_mb": ("memory_mb", lambda v, lim: v <= lim),
+        "min_accuracy": ("val_acc", lambda v, lim: v >= lim),
+    }
+    for key, limit in limits.items():
+        metric, ok = checks.get(key, (None, None))
+        if metric is not None and metric in metrics and not ok(metrics[metric], limit):
+            return False
+    return True
 
 
 class ConstrainedProposer:
@@ -44,10 +74,15 @@ class ConstrainedProposer:
         constraints: dict[str, Any] | None,
         max_rejections: int = 1000,
         admit: Any = None,
+        hardware: Any = None,
     ) -> None:
         self.strategy, self.space = strategy, space
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
-        self.limits = {k: v for k, v in (constraints or {}).items() if v is not None}
+        # min_accuracy needs training: it is applied to results (satisfies), not to proposals.
+        self.limits = {
+            k: v for k, v in (constraints or {}).items() if v is not None and k != "min_accuracy"
+        }
+        self.hardware = hardware
         self.max_rejections = max_rejections
         self.rejected = 0
         # admit(arch) -> None or why it cannot be evaluated (a sampled benchmark table lacks it).
@@ -63,6 +98,7 @@ class ConstrainedProposer:
                 broken = violations(
                     self.space.build(arch, self.input_shape, self.num_classes),
                     self.input_shape,
+                    hardware=self.hardware,
                     **self.limits,
                 )
             if not broken:

@@ -29,3 +29,29 @@ def count_flops(net: nn.Module, input_shape: Sequence[int], batch_size: int = 1)
     finally:
         net.train(was_training)
     return int(counter.get_total_flops())
+
+
+def peak_activation_mb(net: nn.Module, input_shape: Sequence[int], batch_size: int = 1) -> float:
+    """Peak activation memory of one inference, in MiB: the largest input-plus-output of any leaf
+    layer (what must be alive at once when a network runs layer by layer, the measure MCUNet-style
+    memory constraints use), at `batch_size` and fp32."""
+    sizes: list[int] = []
+
+    def hook(module: nn.Module, args: tuple, output: object) -> None:
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if isinstance(output, torch.Tensor):
+            tensors.append(output)
+        sizes.append(sum(t.numel() * t.element_size() for t in tensors))
+
+    leaves = [m for m in net.modules() if not any(True for _ in m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(torch.zeros(batch_size, *input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+        net.train(was_training)
+    return max(sizes, default=0) / 2**20

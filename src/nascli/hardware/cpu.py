@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from nascli.hardware.cost import count_flops, count_params
+from nascli.hardware.cost import count_flops, count_params, peak_activation_mb
 
 
 class CpuTarget:
@@ -51,4 +51,5 @@ class CpuTarget:
             "params": count_params(net),
             "flops": count_flops(net, input_shape),
             "latency_ms": round(self.latency_ms(net, input_shape), 4),
+            "memory_mb": round(peak_activation_mb(net, input_shape), 4),
         }

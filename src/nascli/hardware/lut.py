@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from nascli.errors import NascliError
-from nascli.hardware.cost import count_flops, count_params
+from nascli.hardware.cost import count_flops, count_params, peak_activation_mb
 
 
 class _Head(nn.Module):
@@ -132,4 +132,5 @@ class TableTarget:
             "params": count_params(net),
             "flops": count_flops(net, input_shape),
             "latency_ms": round(self.latency_ms(net, input_shape), 4),
+            "memory_mb": round(peak_activation_mb(net, input_shape), 4),
         }
