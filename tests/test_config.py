@@ -31,6 +31,7 @@ def test_every_option_composes_and_validates(group, option):
     required = {
         ("dataset", "imagefolder"): ["dataset.root=/tmp/images"],
         ("space", "custom"): ["space.builder=examples/tiny_space.py:build"],
+        ("hardware", "table"): ["hardware.file=latency.json"],
     }
     extra = required.get((group, option), [])
     cfg = _compose(f"{group}={option}", *extra)

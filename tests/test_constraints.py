@@ -127,7 +127,9 @@ def test_satisfies_applies_every_constraint_including_the_accuracy_floor():
 
 @pytest.mark.slow
 def test_a_constrained_search_never_reports_a_violating_architecture(nas, tmp_path):
-    limits = {"max_latency_ms": 1.0, "max_memory_mb": 0.05, "min_accuracy": 0.5}
+    # Loose enough for a loaded machine (digits cells run in about 1 ms): a rejected proposal is
+    # fine, a search with none accepted would not test the reporting.
+    limits = {"max_latency_ms": 10.0, "max_memory_mb": 0.05, "min_accuracy": 0.5}
     out = nas(
         "search",
         "search.trials=6",
@@ -145,5 +147,5 @@ def test_a_constrained_search_never_reports_a_violating_architecture(nas, tmp_pa
     reported += [{"metrics": p} for p in (summary.get("pareto") or {}).get("front", [])]
     for r in reported:
         m = r["metrics"]
-        assert m["latency_ms"] <= 1.0 and m["val_acc"] >= 0.5
+        assert m["latency_ms"] <= 10.0 and m["val_acc"] >= 0.5
         assert m.get("memory_mb", 0) <= 0.05
