@@ -55,3 +55,15 @@ def peak_activation_mb(net: nn.Module, input_shape: Sequence[int], batch_size: i
             h.remove()
         net.train(was_training)
     return max(sizes, default=0) / 2**20
+
+
+def cost_metrics(
+    net: nn.Module, input_shape: Sequence[int], latency_ms: float
+) -> dict[str, float | int]:
+    """What every hardware target reports: params, FLOPs, its latency, peak activation memory."""
+    return {
+        "params": count_params(net),
+        "flops": count_flops(net, input_shape),
+        "latency_ms": round(latency_ms, 4),
+        "memory_mb": round(peak_activation_mb(net, input_shape), 4),
+    }

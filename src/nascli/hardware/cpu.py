@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from nascli.hardware.cost import count_flops, count_params, peak_activation_mb
+from nascli.hardware.cost import cost_metrics
 
 
 class CpuTarget:
@@ -47,9 +47,4 @@ class CpuTarget:
         return 1000.0 * statistics.median(times)
 
     def measure(self, net: nn.Module, input_shape: Sequence[int]) -> dict[str, float | int]:
-        return {
-            "params": count_params(net),
-            "flops": count_flops(net, input_shape),
-            "latency_ms": round(self.latency_ms(net, input_shape), 4),
-            "memory_mb": round(peak_activation_mb(net, input_shape), 4),
-        }
+        return cost_metrics(net, input_shape, self.latency_ms(net, input_shape))

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from nascli.errors import NascliError
-from nascli.hardware.cost import count_flops, count_params, peak_activation_mb
+from nascli.hardware.cost import cost_metrics
 
 
 class _Head(nn.Module):
@@ -128,9 +128,4 @@ class TableTarget:
         return predict(self.table, net, input_shape)
 
     def measure(self, net: nn.Module, input_shape: Sequence[int]) -> dict[str, float | int]:
-        return {
-            "params": count_params(net),
-            "flops": count_flops(net, input_shape),
-            "latency_ms": round(self.latency_ms(net, input_shape), 4),
-            "memory_mb": round(peak_activation_mb(net, input_shape), 4),
-        }
+        return cost_metrics(net, input_shape, self.latency_ms(net, input_shape))

@@ -12,6 +12,15 @@ from nascli.strategies.base import Strategy
 SAMPLERS = ("tpe", "gp")
 
 
+def categorical_distributions(space) -> dict[str, Any]:
+    """One Optuna categorical parameter `d<i>` per decision of the space."""
+    from optuna.distributions import CategoricalDistribution
+
+    return {
+        f"d{i}": CategoricalDistribution(list(range(n))) for i, n in enumerate(space.cardinalities)
+    }
+
+
 class BayesianOptimisation(Strategy):
     """Each decision of the space is one categorical parameter.
 
@@ -46,12 +55,7 @@ class BayesianOptimisation(Strategy):
         self.seen: set[str] = set()
 
     def _distributions(self) -> dict[str, Any]:
-        from optuna.distributions import CategoricalDistribution
-
-        return {
-            f"d{i}": CategoricalDistribution(list(range(n)))
-            for i, n in enumerate(self.space.cardinalities)
-        }
+        return categorical_distributions(self.space)
 
     def _study(self):
         import optuna

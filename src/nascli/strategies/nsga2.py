@@ -10,6 +10,7 @@ from typing import Any
 from nascli.errors import NascliError
 from nascli.results.pareto import parse_objectives
 from nascli.strategies.base import Strategy
+from nascli.strategies.bo import categorical_distributions
 
 
 class NSGA2(Strategy):
@@ -47,14 +48,6 @@ class NSGA2(Strategy):
         self.told: list[tuple[list[int], list[float] | None, dict[str, Any]]] = []
         self.pending: dict[str, list[dict[str, Any]]] = {}
 
-    def _distributions(self) -> dict[str, Any]:
-        from optuna.distributions import CategoricalDistribution
-
-        return {
-            f"d{i}": CategoricalDistribution(list(range(n)))
-            for i, n in enumerate(self.space.cardinalities)
-        }
-
     def _study(self):
         import optuna
         from optuna.trial import TrialState, create_trial
@@ -69,7 +62,7 @@ class NSGA2(Strategy):
             directions=["maximize" if d == "max" else "minimize" for _, d in self.objectives],
             sampler=sampler,
         )
-        dists = self._distributions()
+        dists = categorical_distributions(self.space)
         for encoding, values, attrs in self.told:
             params = {f"d{i}": v for i, v in enumerate(encoding)}
             state = TrialState.COMPLETE if values is not None else TrialState.FAIL
