@@ -56,6 +56,11 @@ repro-strategies: $(STAMP) ## every sample-based strategy x 3 seeds on digits, t
 	$(BIN)/nas search -m strategy=random,evolution,local,reinforce,bo,qlearning seed=0,1,2 hydra.sweep.dir=$(REPRO_DIR)/sweep
 	$(BIN)/nas report $(REPRO_DIR)/sweep group_by=[strategy] hydra.run.dir=$(REPRO_DIR)/report
 
+repro-pareto: REPRO_DIR ?= $(REPRO)/pareto-$(NOW)
+repro-pareto: $(STAMP) ## accuracy-vs-latency front of the mobilenet space on digits: NSGA-II and random, same budget
+	$(BIN)/nas search -m strategy=nsga2,random space=mobilenet hardware=cpu 'search.objectives=[val_acc,latency_ms]' search.trials=60 hydra.sweep.dir=$(REPRO_DIR)/sweep
+	$(BIN)/nas report $(REPRO_DIR)/sweep group_by=[strategy] hydra.run.dir=$(REPRO_DIR)/report
+
 repro-darts-cifar10: REPRO_DIR ?= $(REPRO)/darts-cifar10-$(NOW)
 repro-darts-cifar10: $(STAMP) ## the DARTS paper: 1st- and 2nd-order search on CIFAR-10, 600-epoch retrains (GPU days)
 	$(BIN)/nas search strategy=darts dataset=cifar10 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-1st
@@ -76,4 +81,4 @@ clean: ## remove outputs (keeps .venv)
 	rm -rf outputs/*/ .pytest_cache .ruff_cache
 
 .PHONY: help install search search-darts test lint format bench-overhead bench-supernet clean \
-	repro-digits repro-strategies repro-darts-cifar10 compare-strategies bench-nb201-digits
+	repro-digits repro-strategies repro-darts-cifar10 repro-pareto compare-strategies bench-nb201-digits
