@@ -242,7 +242,7 @@ def train_one(
             train_dataloaders=loader,
             val_dataloaders=data.val_dataloader() if hold_out else None,
             ckpt_path=ckpt_path,
-            weights_only=False,
+            weights_only=True,  # a checkpoint cannot run code when it is read
         )
     finally:
         if progress is not None:
