@@ -9,7 +9,7 @@ import re
 import sys
 
 COMMANDS = {
-    "search": "search a space for the best architecture (sample-based strategies)",
+    "search": "search a space for the best architecture (sample-based or one-shot strategies)",
     "inspect": "build an architecture's network: params, FLOPs, latency, and a picture of its cell",
     "train": "retrain an architecture from scratch, test it, export it (model.pt, ONNX, model card)",
     "evaluate": "test a trained model: accuracy, params, FLOPs and latency on a hardware target",
