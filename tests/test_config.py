@@ -32,6 +32,7 @@ def test_every_option_composes_and_validates(group, option):
         ("dataset", "imagefolder"): ["dataset.root=/tmp/images"],
         ("space", "custom"): ["space.builder=examples/tiny_space.py:build"],
         ("hardware", "table"): ["hardware.file=latency.json"],
+        ("estimator", "nb201"): ["bench.file=NAS-Bench-201-v1_1-096897.pth"],
     }
     extra = required.get((group, option), [])
     cfg = _compose(f"{group}={option}", *extra)
