@@ -155,6 +155,17 @@ def test_a_search_over_the_file_finds_its_best_evaluated_cell(nb201_file):
     best_val = max(t["metrics"]["val_acc"] for t in trials)
     assert summary["best"]["metrics"]["val_acc"] == best_val
     assert summary["simulated_seconds"] == pytest.approx(sum(t["seconds"] for t in trials), 1e-3)
+    # nas report measures regret to the file's best test accuracy, 200-epoch numbers
+    out = run_nas(
+        "report", "run", "budgets=[100]", "format=json", "hydra.run.dir=rep", cwd=path.parent
+    )
+    assert out.returncode == 0, out.stderr
+    m = json.loads(out.stdout.strip().splitlines()[-1])["rows"][0]["metrics"]
+    optimum = max(final_test_acc(a) for a in archs[:12]) / 100
+    assert m["table_optimum"] == pytest.approx(optimum)
+    chosen = max(trials, key=lambda t: (t["metrics"]["val_acc"], -t["trial"]))
+    assert m["regret@final"] == pytest.approx(optimum - chosen["metrics"]["test_acc"])
+    assert m["test_acc@100s"] is None  # every query charges more than 100 simulated seconds
 
 
 @pytest.mark.slow

@@ -116,7 +116,25 @@ def read_job(path: Path, budgets: list[float] | None = None) -> Row:
     return row
 
 
-_OPTIMA: dict[tuple[str, int | None], float] = {}
+_OPTIMA: dict[tuple[str, Any], float | None] = {}
+
+
+def nb201_optimum(estimator: dict[str, Any]) -> float | None:
+    """The best test accuracy among the cells NAS-Bench-201's file has results for."""
+    from nascli.estimators.nb201 import NB201Estimator
+
+    key = (str(estimator.get("file")), estimator.get("dataset"))
+    if key not in _OPTIMA:
+        try:
+            est = NB201Estimator(
+                key[0],
+                dataset=str(estimator.get("dataset", "cifar10-valid")),
+                weights_only=bool(estimator.get("weights_only", True)),
+            )
+        except NascliError:
+            return None
+        _OPTIMA[key] = est.best_test_acc()
+    return _OPTIMA[key]
 
 
 def table_optimum(file: str, epochs: int | None) -> float | None:
@@ -145,9 +163,15 @@ def add_regret(row: Row, config: dict[str, Any], budgets: list[float], objective
     chosen (best `objective` so far) after each budget of simulated seconds, and its regret to the
     table's optimum."""
     estimator = config.get("estimator") or {}
-    if not str(estimator.get("_target_", "")).endswith("TableEstimator") or not row.history:
+    target = str(estimator.get("_target_", ""))
+    if not row.history:
         return
-    optimum = table_optimum(str(estimator.get("file")), estimator.get("epochs"))
+    if target.endswith("TableEstimator"):
+        optimum = table_optimum(str(estimator.get("file")), estimator.get("epochs"))
+    elif target.endswith("NB201Estimator"):
+        optimum = nb201_optimum(estimator)
+    else:
+        return
     if optimum is None:
         return
     row.metrics["table_optimum"] = optimum
