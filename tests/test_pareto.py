@@ -9,6 +9,7 @@ import random
 import pytest
 
 from nascli.errors import NascliError
+from nascli.reporting import Row, add_hypervolumes
 from nascli.results.pareto import (
     as_costs,
     front_indices,
@@ -16,6 +17,7 @@ from nascli.results.pareto import (
     knee,
     parse_objectives,
     reference_point,
+    summarise,
 )
 from nascli.spaces.nb201 import NB201Space
 from nascli.strategies.nsga2 import NSGA2
@@ -66,6 +68,52 @@ def test_hypervolume_matches_a_monte_carlo_estimate():
     assert hypervolume(front, (1, 1, 1)) == pytest.approx(inside / 40_000, abs=0.01)
 
 
+def _trials(points):
+    return [
+        {"trial": i, "status": "ok", "arch": str(i), "metrics": {"val_acc": a, "latency_ms": t}}
+        for i, (a, t) in enumerate(points)
+    ]
+
+
+def test_a_stated_reference_point_is_used_as_given():
+    objectives = parse_objectives(["val_acc", "latency_ms"])
+    history = _trials([(0.9, 4.0), (0.8, 2.0), (0.7, 3.0)])
+    result = summarise(history, objectives, {"val_acc": 0.5, "latency_ms": 5.0})
+    assert result["reference_point"] == {"val_acc": 0.5, "latency_ms": 5.0}
+    # costs (-0.9, 4), (-0.8, 2) against (-0.5, 5): strips 0.1 x 1 and 0.3 x 3
+    assert result["hypervolume"] == pytest.approx(0.1 * 1 + 0.3 * 3)
+    for bad in ({"val_acc": 0.5}, {"val_acc": 0.5, "latency_ms": 5, "params": 1}):
+        with pytest.raises(NascliError, match="search.reference_point"):
+            summarise(history, objectives, bad)
+
+
+def test_report_puts_every_front_on_one_reference_point(tmp_path):
+    def row(points, reference=None):
+        return Row(
+            path=tmp_path,
+            command="search",
+            status="completed",
+            settings={},
+            history=_trials(points),
+            objectives=["val_acc", "latency_ms"],
+            reference=reference,
+        )
+
+    wide, narrow = row([(0.9, 4.0), (0.6, 1.0)]), row([(0.7, 3.0)])
+    used = add_hypervolumes([wide, narrow])
+    # the worst over both runs (0.6, 4.0), pushed out by 10 % of the range (0.3 and 3.0)
+    ref = used["val_acc,latency_ms"]
+    assert ref["val_acc"] == pytest.approx(0.57) and ref["latency_ms"] == pytest.approx(4.3)
+    assert narrow.metrics["hypervolume"] == pytest.approx((0.7 - 0.57) * (4.3 - 3.0))
+    assert wide.metrics["hypervolume"] > narrow.metrics["hypervolume"]
+    # the runs' own stated point wins when they share one
+    a = row([(0.9, 4.0)], {"val_acc": 0.5, "latency_ms": 5.0})
+    b = row([(0.8, 2.0)], {"val_acc": 0.5, "latency_ms": 5.0})
+    add_hypervolumes([a, b])
+    assert a.metrics["hypervolume"] == pytest.approx(0.4 * 1.0)
+    assert b.metrics["hypervolume"] == pytest.approx(0.3 * 3.0)
+
+
 def _synthetic(arch: str, space: NB201Space) -> dict[str, float]:
     idx = space.parse(arch)
     return {"val_acc": sum(idx) / 24, "latency_ms": sum(i * i for i in idx) / 10 + 0.01 * idx[0]}
@@ -99,6 +147,7 @@ def test_nsga2_search_writes_the_front_and_picks_the_knee(tmp_path):
         *TINY,
         "search.trials=8",
         "strategy.population=4",
+        "search.reference_point={val_acc:0,latency_ms:1000}",
         "hydra.run.dir=run",
         "format=json",
         cwd=tmp_path,
@@ -116,6 +165,9 @@ def test_nsga2_search_writes_the_front_and_picks_the_knee(tmp_path):
         c = (-float(row["val_acc"]), float(row["latency_ms"]))
         assert not any(all(x <= y for x, y in zip(o, c, strict=True)) and o != c for o in costs)
     assert summary["pareto"]["hypervolume"] > 0 and (run / "pareto.png").is_file()
+    assert summary["pareto"]["reference_point"] == {"val_acc": 0, "latency_ms": 1000}
+    front_costs = [(-float(r["val_acc"]), float(r["latency_ms"])) for r in front]
+    assert summary["pareto"]["hypervolume"] == pytest.approx(hypervolume(front_costs, (0, 1000)))
     best = json.loads((run / "best.json").read_text())
     assert best["objectives"] == ["val_acc:max", "latency_ms:min"]
     assert best["trial"] in {int(r["trial"]) for r in front}
@@ -128,6 +180,14 @@ def test_nsga2_search_writes_the_front_and_picks_the_knee(tmp_path):
         (["strategy=nsga2"], "objectives"),
         (["strategy=nsga2", "search.objectives=[val_acc,speed:up]"], "search.objectives"),
         (["search.objectives=[val_acc,colour]"], "colour"),
+        (
+            ["search.objectives=[val_acc,latency_ms]", "search.reference_point={val_acc:0.5}"],
+            "search.reference_point",
+        ),
+        (
+            ["search.objectives=[val_acc,latency_ms]", "search.reference_point=[0.5,20]"],
+            "search.reference_point",
+        ),
     ],
 )
 def test_multi_objective_bad_input(tmp_path, args, named):

@@ -45,6 +45,10 @@ class Row:
     error: str | None = None
     space_config: Any = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # A multi-objective search's objectives, reference point and constraints.
+    objectives: list[str] | None = None
+    reference: dict[str, Any] | None = None
+    constraints: dict[str, Any] = field(default_factory=dict)
 
 
 def _load_yaml(path: Path) -> Any:
@@ -109,6 +113,11 @@ def read_job(path: Path, budgets: list[float] | None = None) -> Row:
         space_config=config.get("space"),
         history=_history(path / HISTORY) if command == "search" else [],
     )
+    search_cfg = config.get("search") or {}
+    if command == "search" and len(search_cfg.get("objectives") or []) >= 2:
+        row.objectives = [str(o) for o in search_cfg["objectives"]]
+        row.reference = search_cfg.get("reference_point")
+        row.constraints = config.get("constraints") or {}
     if "ensemble" in (summary or {}):
         row.metrics["ensemble_test_acc"] = summary["ensemble"]["test_acc"]
     objective = (config.get("search") or {}).get("objective", "val_acc")
@@ -188,6 +197,50 @@ def add_regret(row: Row, config: dict[str, Any], budgets: list[float], objective
         test = None if best is None else best.get("test_acc")
         row.metrics[f"test_acc@{name}"] = test
         row.metrics[f"regret@{name}"] = None if test is None else optimum - test
+
+
+def add_hypervolumes(rows: list[Row]) -> dict[str, dict[str, float]]:
+    """Multi-objective searches get the hypervolume of their front against one reference point
+    shared by every run with the same objectives, so the numbers compare: the runs' own
+    search.reference_point when they all state the same one, else each objective's worst value
+    over all their trials pushed out by 10 % of its range. Returns the points used."""
+    from nascli.hardware.constraints import satisfies
+    from nascli.results import pareto
+
+    by_objectives: dict[tuple[str, ...], list[Row]] = {}
+    for r in rows:
+        if r.objectives and r.history:
+            by_objectives.setdefault(tuple(r.objectives), []).append(r)
+    used: dict[str, dict[str, float]] = {}
+    for names, runs in by_objectives.items():
+        objectives = pareto.parse_objectives(list(names))
+        costs = {
+            id(r): [
+                pareto.as_costs(h["metrics"], objectives)
+                for h in r.history
+                if h.get("status") == "ok"
+                and all(n in (h.get("metrics") or {}) for n, _ in objectives)
+                and satisfies(h["metrics"], r.constraints)
+            ]
+            for r in runs
+        }
+        every = [c for cs in costs.values() for c in cs]
+        if not every:
+            continue
+        stated = {json.dumps(r.reference, sort_keys=True) for r in runs}
+        if len(stated) == 1 and runs[0].reference:
+            reference = pareto.reference_costs(runs[0].reference, objectives)
+        else:
+            reference = pareto.reference_point(every)
+        for r in runs:
+            mine = costs[id(r)]
+            front = [mine[i] for i in pareto.front_indices(mine)]
+            r.metrics["hypervolume"] = pareto.hypervolume(front, reference) if front else 0.0
+        signs = [-1.0 if d == "max" else 1.0 for _, d in objectives]
+        used[",".join(names)] = {
+            n: s * v for (n, _), s, v in zip(objectives, signs, reference, strict=True)
+        }
+    return used
 
 
 def find_jobs(folder: Path, depth: int = 0) -> list[Path]:
@@ -492,6 +545,7 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
     run = RunDir(HydraConfig.get().runtime.output_dir)
     budgets = [float(b) for b in cfg.get("budgets") or []]
     rows = read_rows([str(d) for d in cfg.dirs], budgets)
+    references = add_hypervolumes(rows)
     keys = varying(rows)
     by = [str(k) for k in cfg.group_by]
     unknown = [k for k in by if all(k not in r.settings for r in rows)]
@@ -508,6 +562,8 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
         if any(r.metrics.get(c) is not None for r in rows)
     ]
     columns = [c for c in columns if c != "flops"] + ["seconds", "trials"]
+    if references:  # against one reference point per set of objectives (in the summary)
+        columns.append("hypervolume")
     # Benchmark-mode searches: the chosen architecture's test accuracy and regret per budget.
     regret = [k for r in rows for k in r.metrics if "@" in k]
     columns += list(dict.fromkeys(regret))
@@ -547,6 +603,7 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
             for r in rows
         ],
         "groups": grouped,
+        **({"hypervolume_reference": references} if references else {}),
         "files": ["report.csv", *(["report_groups.csv"] if grouped else []), *pictures]
         + ([f"cells/{p.name}" for _, p in winners])
         + (["report.html"] if cfg.plots else []),

@@ -197,6 +197,18 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         from nascli.results.pareto import parse_objectives
 
         known = {*(reported or ()), "params", "flops", "latency_ms"}
+        if cfg.search.get("reference_point"):
+            from nascli.results.pareto import reference_costs
+
+            if not isinstance(cfg.search.reference_point, DictConfig):
+                raise NascliError(
+                    "search.reference_point must map each objective to a value, e.g. "
+                    "search.reference_point={val_acc:0.5,latency_ms:20}"
+                )
+            reference_costs(
+                OmegaConf.to_container(cfg.search.reference_point),
+                parse_objectives(list(cfg.search.objectives)),
+            )
         for name, _ in parse_objectives(list(cfg.search.objectives)):
             if reported is not None and name not in known:
                 raise NascliError(
@@ -492,8 +504,11 @@ def _pareto(cfg, run, space_name, history) -> dict[str, Any] | None:
     objectives = pareto.parse_objectives(list(names))
     constraints = OmegaConf.to_container(cfg.get("constraints") or {})
     # A constrained search never reports an architecture that breaks a constraint.
+    reference = cfg.search.get("reference_point")
     result = pareto.summarise(
-        [r for r in history if satisfies(r["metrics"], constraints)], objectives
+        [r for r in history if satisfies(r["metrics"], constraints)],
+        objectives,
+        OmegaConf.to_container(reference) if reference else None,
     )
     if result is None:
         return None

@@ -101,10 +101,33 @@ def knee(costs: Sequence[Sequence[float]], front: Sequence[int]) -> int:
     return min(front, key=lambda i: (distance(i), i))
 
 
+def reference_costs(
+    given: dict[str, Any], objectives: Sequence[Objective], key: str = "search.reference_point"
+) -> list[float]:
+    """A reference point stated in the metrics' own units ({val_acc: 0.5, latency_ms: 20}) as
+    costs to minimise; every objective must be named."""
+    missing = [n for n, _ in objectives if n not in given]
+    extra = [n for n in given if n not in {m for m, _ in objectives}]
+    if missing or extra:
+        raise NascliError(
+            f"{key} must name each objective once ({', '.join(n for n, _ in objectives)}): "
+            + (f"missing {', '.join(missing)}" if missing else f"{', '.join(extra)} is not one")
+        )
+    try:
+        return list(as_costs(given, objectives))
+    except (TypeError, ValueError) as exc:
+        raise NascliError(f"{key}: every value must be a number ({exc})") from exc
+
+
 def summarise(
-    history: Sequence[dict[str, Any]], objectives: Sequence[Objective]
+    history: Sequence[dict[str, Any]],
+    objectives: Sequence[Objective],
+    reference: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The front of the finished trials: its records, hypervolume, reference point and knee."""
+    """The front of the finished trials: its records, hypervolume, reference point and knee.
+
+    `reference` (metric units) fixes the hypervolume's reference point, so that runs compare;
+    without it each run uses its own worst values, pushed out by 10 % of their range."""
     ok = [
         r
         for r in history
@@ -114,7 +137,7 @@ def summarise(
         return None
     costs = [as_costs(r["metrics"], objectives) for r in ok]
     front = front_indices(costs)
-    reference = reference_point(costs)
+    reference = reference_costs(reference, objectives) if reference else reference_point(costs)
     k = knee(costs, front)
     signs = [-1.0 if d == "max" else 1.0 for _, d in objectives]
     return {
