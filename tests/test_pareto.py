@@ -15,6 +15,7 @@ from nascli.results.pareto import (
     front_indices,
     hypervolume,
     knee,
+    mnasnet_reward,
     parse_objectives,
     reference_point,
     summarise,
@@ -112,6 +113,47 @@ def test_report_puts_every_front_on_one_reference_point(tmp_path):
     add_hypervolumes([a, b])
     assert a.metrics["hypervolume"] == pytest.approx(0.4 * 1.0)
     assert b.metrics["hypervolume"] == pytest.approx(0.3 * 3.0)
+
+
+def test_mnasnet_reward_soft_and_hard():
+    soft = {
+        "target": 10.0,
+        "metric": "val_acc",
+        "cost": "latency_ms",
+        "alpha": -0.07,
+        "beta": -0.07,
+    }
+    m = {"val_acc": 0.8, "latency_ms": 20.0}
+    assert mnasnet_reward(m, soft) == pytest.approx(0.8 * 2**-0.07)
+    assert mnasnet_reward({**m, "latency_ms": 5.0}, soft) == pytest.approx(0.8 * 0.5**-0.07)
+    hard = {**soft, "alpha": 0.0, "beta": -1.0}
+    assert mnasnet_reward({**m, "latency_ms": 5.0}, hard) == pytest.approx(0.8)  # within: acc
+    assert mnasnet_reward(m, hard) == pytest.approx(0.4)  # twice the target: halved
+    with pytest.raises(NascliError, match="search.reward.cost"):
+        mnasnet_reward({"val_acc": 0.8}, soft)
+
+
+@pytest.mark.slow
+def test_search_can_maximise_the_mnasnet_reward(tmp_path):
+    out = run_nas(
+        "search",
+        *TINY,
+        "search.trials=3",
+        "search.objective=reward",
+        "search.reward.target=0.5",
+        "hydra.run.dir=run",
+        "format=json",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    history = [json.loads(x) for x in (tmp_path / "run/history.jsonl").read_text().splitlines()]
+    for r in history:
+        m = r["metrics"]
+        assert m["reward"] == pytest.approx(m["val_acc"] * (m["latency_ms"] / 0.5) ** -0.07)
+    best = json.loads((tmp_path / "run/best.json").read_text())
+    assert best["metrics"]["reward"] == max(r["metrics"]["reward"] for r in history)
+    out = run_nas("search", *TINY, "search.objective=reward", cwd=tmp_path)
+    assert out.returncode == 2 and "search.reward.target" in out.stderr, out.stderr
 
 
 def _synthetic(arch: str, space: NB201Space) -> dict[str, float]:

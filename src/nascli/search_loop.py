@@ -30,6 +30,7 @@ from nascli.config import instantiate
 from nascli.errors import NascliError
 from nascli.hardware.constraints import ConstrainedProposer
 from nascli.oneshot.loop import is_oneshot, run_oneshot
+from nascli.results.pareto import mnasnet_reward
 from nascli.results.resume import load_resume
 from nascli.results.run_dir import (
     BEST,
@@ -189,6 +190,16 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     next_arch = make_next_arch(cfg, proposer, space, data, estimator)
     objective = cfg.search.get("objective", "val_acc")
     reported = getattr(estimator, "metrics", None)
+    reward = cfg.search.get("reward") or {}
+    if reward.get("target") is not None:
+        if float(reward.target) <= 0:
+            raise NascliError(f"search.reward.target={reward.target} must be positive")
+        reported = (*reported, "reward") if reported is not None else None
+    elif objective == "reward":
+        raise NascliError(
+            "search.objective=reward needs search.reward.target, the cost to aim at "
+            "(e.g. search.reward.target=5 for 5 ms of latency_ms)"
+        )
     if reported is not None and objective not in reported:
         raise NascliError(
             f"search.objective={objective} is not a metric this estimator reports ({', '.join(reported)})"
@@ -411,13 +422,17 @@ def _run_trial(
         else:
             metrics = estimator.evaluate(net, data, seed=trial_seed(cfg.seed, trial), logger=logger)
         record["train_seconds"] = round(time.perf_counter() - t_train, 4)
+        metrics = {**metrics, **cost}
+        reward = cfg.search.get("reward") or {}
+        if reward.get("target") is not None:
+            metrics["reward"] = mnasnet_reward(metrics, reward)
         if objective not in metrics:
             raise NascliError(
                 f"search.objective={objective} is not a metric this estimator reports ({', '.join(metrics)})"
             )
         if not math.isfinite(metrics[objective]):
             raise FloatingPointError(f"{objective} is {metrics[objective]}")
-        record["metrics"] = {**metrics, **cost}
+        record["metrics"] = metrics
     except (KeyboardInterrupt, NascliError):
         raise
     except Exception as exc:  # one bad architecture must not end the search
