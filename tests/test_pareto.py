@@ -21,6 +21,7 @@ from nascli.results.pareto import (
     summarise,
 )
 from nascli.spaces.nb201 import NB201Space
+from nascli.strategies.evolution import RegularizedEvolution
 from nascli.strategies.nsga2 import NSGA2
 from tests.conftest import TINY, run_nas
 
@@ -154,6 +155,35 @@ def test_search_can_maximise_the_mnasnet_reward(tmp_path):
     assert best["metrics"]["reward"] == max(r["metrics"]["reward"] for r in history)
     out = run_nas("search", *TINY, "search.objective=reward", cwd=tmp_path)
     assert out.returncode == 2 and "search.reward.target" in out.stderr, out.stderr
+
+
+def test_pareto_evolution_breeds_from_the_front_and_resumes():
+    space = NB201Space()
+    kw = {
+        "population": 6,
+        "sample_size": 6,
+        "pareto": True,
+        "objectives": ["val_acc", "latency_ms"],
+    }
+    evo = RegularizedEvolution(space, seed=1, **kw)
+    for _ in range(6):
+        arch = evo.ask()
+        evo.tell(arch, _synthetic(arch, space))
+    costs = [m[1] for m in evo.population]
+    front = {evo.population[i][0] for i in front_indices(costs)}
+    # The whole population contends: every winner is on its front, and (ties drawn at random)
+    # every front member wins sometimes, not only the most accurate.
+    winners = {evo._tournament() for _ in range(60)}
+    assert len(front) >= 2 and winners == front
+    again = RegularizedEvolution(space, seed=1, **kw)
+    again.load_state_dict(json.loads(json.dumps(evo.state_dict())))
+    for _ in range(8):
+        a, b = evo.ask(), again.ask()
+        assert a == b
+        evo.tell(a, _synthetic(a, space))
+        again.tell(b, _synthetic(b, space))
+    with pytest.raises(NascliError, match="search.objectives"):
+        RegularizedEvolution(space, pareto=True, objectives=["val_acc"])
 
 
 def _synthetic(arch: str, space: NB201Space) -> dict[str, float]:

@@ -1,5 +1,7 @@
 """Regularized (aging) evolution, Real et al. 2019: tournament selection, mutation, and the oldest
-member leaves the population each time a child joins."""
+member leaves the population each time a child joins. With `pareto`, the tournament compares
+members by how many of the population dominate them over several objectives, so the population
+spreads along the Pareto front instead of climbing one metric."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections import deque
 from typing import Any
 
 from nascli.errors import NascliError
+from nascli.results.pareto import as_costs, dominates, parse_objectives
 from nascli.strategies.base import Strategy
 
 
@@ -18,6 +21,9 @@ class RegularizedEvolution(Strategy):
 
     Args:
         objective: the metric to maximise.
+        pareto: compare members over `objectives` (two or more) instead: a tournament is won by
+            the contender dominated by the fewest population members, ties drawn at random.
+        objectives: the metrics of a Pareto tournament, as search.objectives.
     """
 
     def __init__(
@@ -28,6 +34,8 @@ class RegularizedEvolution(Strategy):
         sample_size: int = 3,
         crossover: float = 0.0,
         objective: str = "val_acc",
+        pareto: bool = False,
+        objectives: Any = None,
     ) -> None:
         super().__init__(space, seed)
         if population < 1 or not 1 <= sample_size <= population:
@@ -36,12 +44,28 @@ class RegularizedEvolution(Strategy):
             )
         self.population_size, self.sample_size = population, sample_size
         self.crossover, self.objective = crossover, objective
-        self.population: deque[tuple[str, float]] = deque()
+        self.objectives: list[tuple[str, str]] | None = None
+        if pareto:
+            if not objectives or len(objectives) < 2:
+                raise NascliError(
+                    "strategy.pareto=true needs two or more search.objectives, "
+                    "e.g. search.objectives=[val_acc,latency_ms]"
+                )
+            self.objectives = parse_objectives(list(objectives))
+        # (arch, fitness): the objective's value, or the objectives as costs to minimise.
+        self.population: deque[tuple[str, Any]] = deque()
         self.asked = 0
 
     def _tournament(self) -> str:
         contenders = self.rng.sample(list(self.population), self.sample_size)
-        return max(contenders, key=lambda member: member[1])[0]
+        if self.objectives is None:
+            return max(contenders, key=lambda member: member[1])[0]
+        members = [m[1] for m in self.population]
+        dominated_by = [sum(dominates(o, c[1]) for o in members) for c in contenders]
+        fewest = min(dominated_by)
+        return self.rng.choice(
+            [c for c, n in zip(contenders, dominated_by, strict=True) if n == fewest]
+        )[0]
 
     def ask(self) -> str:
         self.asked += 1
@@ -55,7 +79,11 @@ class RegularizedEvolution(Strategy):
     def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
         if metrics is None:  # a failed child never joins
             return
-        self.population.append((arch, float(metrics[self.objective])))
+        if self.objectives is None:
+            fitness: Any = float(metrics[self.objective])
+        else:
+            fitness = as_costs(metrics, self.objectives)
+        self.population.append((arch, fitness))
         if len(self.population) > self.population_size:
             self.population.popleft()  # the oldest dies, however fit
 
@@ -68,5 +96,8 @@ class RegularizedEvolution(Strategy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.population = deque((arch, fitness) for arch, fitness in state["population"])
+        self.population = deque(
+            (arch, tuple(fitness) if isinstance(fitness, list) else fitness)
+            for arch, fitness in state["population"]
+        )
         self.asked = state["asked"]
