@@ -108,6 +108,12 @@ def test_hw_profile_validate_and_a_search_on_the_table(tmp_path):
         ("hw", ["validate", "hw.file=none.json"], "none.json"),
         ("hw", ["frobnicate"], "frobnicate"),
         ("hw", ["profile", "hardware=table", "hardware.file=x"], "hardware=cpu"),
+        pytest.param(
+            "search",
+            ["hardware=gpu"],
+            "hardware=gpu",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is there"),
+        ),
     ],
 )
 def test_hw_bad_input(tmp_path, command, args, named):
@@ -115,3 +121,26 @@ def test_hw_bad_input(tmp_path, command, args, named):
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0], out.stderr
+
+
+def test_gpu_target_refuses_clearly_without_cuda_or_with_a_bad_precision():
+    from nascli.hardware.gpu import GpuTarget
+
+    with pytest.raises(NascliError, match="hardware.precision"):
+        GpuTarget(precision="int8")
+    if not torch.cuda.is_available():
+        with pytest.raises(NascliError, match="hardware=gpu needs a CUDA device"):
+            GpuTarget()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision,channels_last", [("fp32", False), ("bf16", True)])
+def test_gpu_target_times_a_copy_with_cuda_events(precision, channels_last):
+    from nascli.hardware.gpu import GpuTarget
+
+    space = _space()
+    net = space.build(space.sample(random.Random(0)), (3, 32, 32), 10)
+    target = GpuTarget(precision=precision, channels_last=channels_last, warmup=2, repeats=5)
+    metrics = target.measure(net, (3, 32, 32))
+    assert metrics["latency_ms"] > 0 and metrics["params"] == count_params(net)
+    assert next(net.parameters()).device.type == "cpu" and net.training  # left as it was

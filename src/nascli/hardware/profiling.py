@@ -36,7 +36,9 @@ def run_hw(cfg: DictConfig) -> dict[str, Any]:
     input_shape, num_classes = dataset_shape(cfg)
     target = instantiate(cfg.hardware, "hardware")
     if isinstance(target, lut.TableTarget):
-        raise NascliError("nas hw needs a device to measure on: hardware=cpu (not hardware=table)")
+        raise NascliError(
+            "nas hw needs a device to measure on: hardware=cpu or hardware=gpu (not hardware=table)"
+        )
     path = Path(str(cfg.hw.file)).expanduser()
     start = time.perf_counter()
     choices = hydra_cfg.runtime.choices
