@@ -188,6 +188,20 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         module = strategy.module(net)
     except ValueError as exc:
         raise NascliError(f"strategy/space: {exc}") from exc
+    if getattr(strategy, "latency_weight", 0.0) > 0:
+        from nascli.oneshot.latency import latency_table
+
+        # Timed once per run and kept, so a resumed search uses the same table.
+        saved = run.path / "latency_table.json"
+        if cfg.get("resume") and saved.is_file():
+            table = {t: torch.tensor(v) for t, v in json.loads(saved.read_text()).items()}
+        else:
+            table = latency_table(net, data.input_shape, hardware)
+            run.write_text(saved.name, json.dumps({t: v.tolist() for t, v in table.items()}))
+        module.set_latency(table, strategy.latency_weight)
+        with torch.no_grad():
+            start_ms = float(net.expected_latency(table))
+        log.info("latency term: expected %.3f ms at the start (%s)", start_ms, saved.name)
     loader = data.halves_dataloader()
     log.info(
         "one-shot %s on %s: %d steps per epoch", type(strategy).__name__, space_name, len(loader)

@@ -158,6 +158,12 @@ class BilevelModule(OneShotModule):
         self.warmup_epochs, self.epochs = warmup_epochs, epochs
         self.tau_max, self.tau_min = tau_max, tau_min
         net.method = method
+        # ProxylessNAS's latency term (set_latency): weight x expected latency of the distribution.
+        self.latency_weight, self.latency_table = 0.0, None
+
+    def set_latency(self, table: dict[str, torch.Tensor], weight: float) -> None:
+        """Add `weight` x the expected latency (ms, from `table`) to every architecture loss."""
+        self.latency_table, self.latency_weight = table, weight
 
     def arch_optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.make_arch_optimizer(self.net.arch_parameters())]
@@ -182,6 +188,9 @@ class BilevelModule(OneShotModule):
             else:
                 loss, logits = self.loss(val)
                 self.manual_backward(loss)
+            if self.latency_table is not None:  # its gradient adds to the accuracy one
+                latency = self.net.expected_latency(self.latency_table)
+                self.manual_backward(self.latency_weight * latency)
             arch_opt.step()
             self.accumulate("arch", loss, logits, val[1])
         self.weight_step(train)
@@ -219,6 +228,10 @@ class BilevelModule(OneShotModule):
                 }
         if self.method == "gumbel":
             out["tau"] = round(self.net.tau, 6)
+        if self.latency_table is not None:
+            with torch.no_grad():
+                latency = self.net.expected_latency(self.latency_table)
+            out["expected_latency_ms"] = round(float(latency), 6)
         return out
 
     def eval_setup(self, arch: str) -> None:

@@ -68,6 +68,8 @@ class Darts(OneShotStrategy):
     """DARTS (Liu et al. 2019): softmax-relaxed ops, alternating architecture and weight steps.
 
     order: 1 (first-order approximation) or 2 (the unrolled second-order step).
+    latency_weight: per ms of the expected latency on the hardware target, added to the
+        architecture loss (ProxylessNAS); 0: accuracy alone.
     arch_optimizer: the architecture optimiser (Adam 3e-4, betas 0.5/0.999, wd 1e-3 in the paper).
     warmup_epochs: epochs of weight steps only before architecture steps begin.
     """
@@ -81,12 +83,16 @@ class Darts(OneShotStrategy):
         order: int = 1,
         arch_optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         warmup_epochs: int = 0,
+        latency_weight: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(space, seed, **kwargs)
         if order not in (1, 2):
             raise NascliError(f"strategy.order={order}: choose 1 (first order) or 2 (unrolled)")
+        if latency_weight < 0:
+            raise NascliError(f"strategy.latency_weight={latency_weight} must be 0 or more")
         self.order, self.arch_optimizer, self.warmup_epochs = order, arch_optimizer, warmup_epochs
+        self.latency_weight = latency_weight
 
     def module_kwargs(self) -> dict[str, Any]:
         return {}

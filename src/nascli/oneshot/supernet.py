@@ -179,6 +179,17 @@ class Supernet(nn.Module):
             out[edges] = F.softmax(beta[edges], dim=-1)
         return out
 
+    def edge_rows(self) -> list[tuple[MixedEdge, str, int]]:
+        """Every mixed edge with the alpha and row that weigh its ops."""
+        raise NotImplementedError
+
+    def expected_latency(self, table: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Sum over alphas of softmax(alpha) x table: the latency the distribution expects."""
+        return sum(
+            (F.softmax(self.alphas[t], dim=-1) * lat.to(self.alphas[t].device)).sum()
+            for t, lat in table.items()
+        )
+
     def plans(self) -> dict[str, CellPlan]:
         if self.method == "path":
             if self.path is None:
@@ -298,6 +309,13 @@ class DartsSupernet(Supernet):
         shape = (len(first.edges), self.n_ops)
         self._init_arch({t: shape for t in self.cell_types}, first.targets, partial)
 
+    def edge_rows(self) -> list[tuple[MixedEdge, str, int]]:
+        return [
+            (edge, "reduce" if cell.reduction else "normal", e)
+            for cell in self.cells
+            for e, edge in enumerate(cell.edges)
+        ]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         plans = self.plans()
         s0 = s1 = self.stem(x)
@@ -359,6 +377,14 @@ class NB201Supernet(Supernet):
         self.cells = nn.ModuleList(layers)
         self._init_arch({"cell": (len(edges), self.n_ops)}, [t for t, _ in edges], partial)
 
+    def edge_rows(self) -> list[tuple[MixedEdge, str, int]]:
+        return [
+            (edge, "cell", e)
+            for layer in self.cells
+            if isinstance(layer, NB201SearchCell)
+            for e, edge in enumerate(layer.edges)
+        ]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         plan = self.plans()["cell"]
         x = self.stem(x)
@@ -414,6 +440,23 @@ class MobileNetSupernet(Supernet):
             "depth": (len(widths), len(depths)),
         }
         self._init_arch(shapes, [], 1)
+
+    def edge_rows(self) -> list[tuple[MixedEdge, str, int]]:
+        blocks = [edge for stage in self.stages for edge in stage]
+        return [(edge, "blocks", b) for b, edge in enumerate(blocks)]
+
+    def expected_latency(self, table: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A block counts with the probability that the stage's depth keeps it."""
+        p_op = F.softmax(self.alphas["blocks"], dim=-1)
+        p_depth = F.softmax(self.alphas["depth"], dim=-1)
+        per_block = (p_op * table["blocks"].to(p_op.device)).sum(-1)
+        total, b = p_op.new_zeros(()), 0
+        for s, stage in enumerate(self.stages):
+            for i in range(len(stage)):
+                kept = sum(p_depth[s, j] for j, d in enumerate(self.depths) if d > i)
+                total = total + kept * per_block[b + i]
+            b += len(stage)
+        return total
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         plans = self.plans()
