@@ -75,7 +75,7 @@ bench-nb201-digits: $(STAMP) ## build the nb201/digits table that estimator=tabl
 compare-strategies: REPRO_DIR ?= $(REPRO)/compare-$(NOW)
 compare-strategies: $(STAMP) ## sample-based strategies x 20 seeds on the shipped nb201/digits table, equal simulated budgets
 	$(BIN)/nas search -m strategy=random,evolution,local,reinforce,bo,qlearning 'seed=range(0,20)' estimator=table search.trials=100000 search.seconds=150 logger=none hydra.sweep.dir=$(REPRO_DIR)/sweep
-	$(BIN)/nas report $(REPRO_DIR)/sweep group_by=[strategy] budgets=[25,50,100] plots=false hydra.run.dir=$(REPRO_DIR)/report
+	$(BIN)/nas report $(REPRO_DIR)/sweep group_by=[strategy] budgets=[25,50,100] hydra.run.dir=$(REPRO_DIR)/report
 
 clean: ## remove outputs (keeps .venv)
 	rm -rf outputs/*/ .pytest_cache .ruff_cache

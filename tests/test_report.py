@@ -148,3 +148,37 @@ def test_group_counts_failures_apart_and_varying_keys():
         0.1414, abs=1e-4
     )
     assert g["e"]["val_acc_std"] == 0.0
+
+
+def test_regret_curve_follows_the_choice_by_val_within_each_time(tmp_path):
+    from nascli.reporting import Row, chosen_at, plot_regret, regret_curve
+
+    def rec(trial, seconds, val, test, status="ok"):
+        return {
+            "trial": trial,
+            "status": status,
+            "seconds": seconds,
+            "metrics": {"val_acc": val, "test_acc": test},
+        }
+
+    history = [
+        rec(0, 10, 0.5, 0.6),
+        rec(1, 10, 0.7, 0.65),
+        rec(2, 10, 0.9, 0.0, "failed"),
+        rec(3, 10, 0.6, 0.9),
+    ]
+    chosen = chosen_at(history, [5, 10, 25, 1e9], "val_acc")
+    assert chosen[0] is None and chosen[1]["test_acc"] == 0.6
+    assert chosen[2]["test_acc"] == 0.65 and chosen[3]["test_acc"] == 0.65  # val picks, not test
+    row = Row(
+        path=tmp_path,
+        command="search",
+        status="completed",
+        settings={"strategy": "x"},
+        metrics={"table_optimum": 0.95},
+        history=history,
+    )
+    curve = regret_curve(row, [5, 10, 40], "val_acc")
+    assert curve[1:] == pytest.approx([0.35, 0.30]) and curve[0] != curve[0]  # nan at first
+    assert plot_regret(tmp_path / "regret.png", [row], ["strategy"], "val_acc")
+    assert (tmp_path / "regret.png").stat().st_size > 1000

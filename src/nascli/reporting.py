@@ -184,15 +184,8 @@ def add_regret(row: Row, config: dict[str, Any], budgets: list[float], objective
     if optimum is None:
         return
     row.metrics["table_optimum"] = optimum
-    for budget in [*budgets, math.inf]:
-        spent, best = 0.0, None
-        for rec in row.history:
-            spent += float(rec.get("seconds") or 0.0)
-            if spent > budget:
-                break
-            m = rec.get("metrics") or {}
-            if rec.get("status") == "ok" and (best is None or m[objective] > best[objective]):
-                best = m
+    times = [*budgets, math.inf]
+    for budget, best in zip(times, chosen_at(row.history, times, objective), strict=True):
         name = "final" if budget == math.inf else f"{budget:g}s"
         test = None if best is None else best.get("test_acc")
         row.metrics[f"test_acc@{name}"] = test
@@ -407,6 +400,78 @@ def plot_best_so_far(path: Path, rows: list[Row], by: list[str], objective: str)
     return True
 
 
+def chosen_at(
+    history: list[dict[str, Any]], times: list[float], objective: str
+) -> list[dict[str, Any] | None]:
+    """The metrics of the trial a search would have chosen (best `objective` so far) once each of
+    `times` (ascending) seconds were spent, counting only trials that finished within them; None
+    before the first."""
+    spent, best, steps = 0.0, None, []
+    for rec in history:
+        spent += float(rec.get("seconds") or 0.0)
+        m = rec.get("metrics") or {}
+        if rec.get("status") == "ok" and (best is None or m[objective] > best[objective]):
+            best = m
+        steps.append((spent, best))
+    out, i, current = [], 0, None
+    for t in times:
+        while i < len(steps) and steps[i][0] <= t:
+            current = steps[i][1]
+            i += 1
+        out.append(current)
+    return out
+
+
+def regret_curve(row: Row, times: list[float], objective: str) -> list[float]:
+    """The regret (table optimum - test accuracy) of the architecture a benchmark search would
+    have chosen at each of `times` simulated seconds; nan before its first finished trial."""
+    optimum = row.metrics["table_optimum"]
+    return [
+        math.nan if m is None else optimum - m["test_acc"]
+        for m in chosen_at(row.history, times, objective)
+    ]
+
+
+def plot_regret(path: Path, rows: list[Row], by: list[str], objective: str) -> bool:
+    """Benchmark-mode searches: mean regret of the chosen architecture against simulated
+    seconds per group, the band one standard deviation over seeds (NAS-Bench-201's plot)."""
+    runs = [r for r in rows if r.history and r.metrics.get("table_optimum") is not None]
+    if not runs:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    horizon = max(sum(float(h.get("seconds") or 0.0) for h in r.history) for r in runs)
+    times = [horizon * k / 200 for k in range(1, 201)]
+    groups: dict[str, list[list[float]]] = {}
+    for r in runs:
+        groups.setdefault(_label(r, by), []).append(regret_curve(r, times, objective))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for k, (label, curves) in enumerate(sorted(groups.items())):
+        mean, std = [], []
+        for j in range(len(times)):
+            values = [c[j] for c in curves if not math.isnan(c[j])]
+            mean.append(statistics.fmean(values) if values else math.nan)
+            std.append(statistics.pstdev(values) if len(values) > 1 else 0.0)
+        colour = f"C{k % 10}"
+        ax.plot(times, mean, color=colour, label=f"{label} ({len(curves)})")
+        ax.fill_between(
+            times,
+            [m - s for m, s in zip(mean, std, strict=True)],
+            [m + s for m, s in zip(mean, std, strict=True)],
+            color=colour,
+            alpha=0.15,
+        )
+    ax.set(xlabel="simulated seconds", ylabel="regret of the chosen architecture (test acc)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def plot_accuracy_vs_cost(path: Path, rows: list[Row], by: list[str], objective: str) -> bool:
     """Every evaluated architecture (search histories) and every retrained model, accuracy
     against parameters, with the Pareto front of all of them."""
@@ -579,6 +644,8 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
             pictures.append("best_so_far.png")
         if plot_accuracy_vs_cost(run.path / "accuracy_vs_cost.png", rows, by, objective):
             pictures.append("accuracy_vs_cost.png")
+        if plot_regret(run.path / "regret.png", rows, by, objective):
+            pictures.append("regret.png")
         winners = draw_winners(run.path / "cells", rows, metric, int(cfg.cells))
         write_html(run.path / "report.html", rows, keys, columns, grouped, pictures, winners)
     result = {
