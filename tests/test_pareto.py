@@ -267,3 +267,13 @@ def test_multi_objective_bad_input(tmp_path, args, named):
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0], out.stderr
+
+
+def test_nsga2_asked_twice_before_a_tell_proposes_two_architectures():
+    space = NB201Space()
+    a = NSGA2(space, seed=0, objectives=["val_acc", "latency_ms"], population=4)
+    first, second = a.ask(), a.ask()  # two workers' proposals, nothing told yet
+    assert first != second
+    a.tell(second, _synthetic(second, space))
+    a.tell(first, _synthetic(first, space))
+    assert len(a.told) == 2 and not any(a.pending.values())

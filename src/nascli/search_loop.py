@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -235,6 +236,14 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     prepare = getattr(estimator, "prepare", None)  # estimator=supernet trains or loads it here
     if prepare is not None:
         prepare(space, data, cfg.seed, run.path)
+    workers = 1 if cfg.search.get("workers") is None else int(cfg.search.workers)
+    if workers < 1:
+        raise NascliError(f"search.workers={workers} must be 1 or more")
+    if workers > 1 and (getattr(estimator, "rungs", None) or prepare is not None):
+        raise NascliError(
+            f"search.workers={workers} does not combine with estimator=hyperband or "
+            "estimator=supernet yet; set search.workers=1"
+        )
     restore_strategy(strategy, next_arch, run, history)
     trials, seconds = cfg.search.trials, cfg.search.seconds
     epochs_total = cfg.search.get("epochs_total")
@@ -261,22 +270,19 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                 completed=len(history),
                 best=f"{objective} {best['metrics'][objective]:.4f}" if best else "-",
             )
-            for trial in range(len(history), trials):
+
+            def budget_spent() -> str | None:
                 if seconds is not None and elapsed() >= seconds:
-                    stop_reason = "seconds"
-                    break
+                    return "seconds"
                 if epochs_total is not None and _epochs_done(history) >= epochs_total:
-                    stop_reason = "epochs_total"
-                    break
-                promotion = _promotion(estimator, history, objective)
-                arch = promotion.arch if promotion else next_arch(trial)
-                rung = promotion.rung if promotion else 0
-                record = _run_trial(
-                    cfg, trial, arch, space, data, estimator, hardware, objective, rung
-                )
+                    return "epochs_total"
+                return None
+
+            def finished(record: dict[str, Any], tell: bool = True) -> str | None:
+                """Record a finished trial; the error that ends the search, if any."""
                 history.append(record)
                 run.append_history(record)
-                if not promotion:  # the strategy hears of each architecture once, at its first rung
+                if tell:  # the strategy hears of each architecture once, at its first rung
                     strategy.tell(
                         record["arch"], record["metrics"] if record["status"] == "ok" else None
                     )
@@ -291,11 +297,34 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                 )
                 failures = sum(r["status"] == "failed" for r in history)
                 if max_failures is not None and failures > max_failures:
-                    status, stop_reason = "failed", "max_failures"
-                    error = (
+                    return (
                         f"{failures} trials failed, more than search.max_failures={max_failures} "
                         f"(raise it to go on); last error: {record['error']}"
                     )
+                return None
+
+            if workers > 1:
+                stop_reason, error = _run_parallel(
+                    cfg, workers, history, next_arch, objective, budget_spent, finished
+                )
+                if error is not None:
+                    status = "failed"
+            # Numbered after the last one recorded: a parallel run's history may have gaps.
+            trial = max((int(r["trial"]) for r in history), default=-1)
+            while workers == 1 and len(history) < trials:
+                trial += 1
+                if (spent := budget_spent()) is not None:
+                    stop_reason = spent
+                    break
+                promotion = _promotion(estimator, history, objective)
+                arch = promotion.arch if promotion else next_arch(trial)
+                rung = promotion.rung if promotion else 0
+                record = _run_trial(
+                    cfg, trial, arch, space, data, estimator, hardware, objective, rung
+                )
+                error = finished(record, tell=not promotion)
+                if error is not None:
+                    status, stop_reason = "failed", "max_failures"
                     break
         if error is None and not any(r["status"] == "ok" for r in history):
             status = "failed"
@@ -326,6 +355,59 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         raise NascliError(f"{error}; see {run.path / 'history.jsonl'}")
     _report(cfg, run, summary)
     return summary
+
+
+def _run_parallel(
+    cfg, workers: int, history, next_arch, objective: str, budget_spent, finished
+) -> tuple[str, str | None]:
+    """Keep `workers` trials running until search.trials have finished or a budget is spent;
+    returns (stop_reason, error). Trials are numbered as they are proposed and recorded as they
+    finish, so the history may list them out of order."""
+    from nascli.parallel import TrialPool
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    threads = int(cfg.search.get("worker_threads") or 1)
+    pool = TrialPool(container, workers, threads)
+    running: dict[Any, int] = {}
+    next_trial = max((int(r["trial"]) for r in history), default=-1) + 1
+    stop_reason, error, interrupted = "trials", None, True
+    try:
+        while True:
+            spent = budget_spent()
+            while (
+                spent is None
+                and error is None
+                and len(running) < workers
+                and len(history) + len(running) < cfg.search.trials
+            ):
+                arch = next_arch(next_trial)
+                running[pool.submit(next_trial, arch, objective)] = next_trial
+                next_trial += 1
+            if not running:
+                stop_reason = spent or stop_reason
+                break
+            done, _ = concurrent.futures.wait(
+                list(running), return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in sorted(done, key=lambda f: running[f]):
+                running.pop(future)
+                record = future.result()  # a NascliError in a worker ends the search here
+                log.info(
+                    "trial %d %s %s %s",
+                    record["trial"],
+                    record["status"],
+                    record["arch"],
+                    json.dumps(record["metrics"]),
+                )
+                failure = finished(record)
+                if failure is not None and error is None:
+                    error, stop_reason = failure, "max_failures"
+            if error is not None and not running:
+                break
+        interrupted = False
+    finally:
+        pool.close(now=interrupted)
+    return stop_reason, error
 
 
 def _epochs_done(history: list[dict[str, Any]]) -> int:

@@ -15,8 +15,15 @@ from nascli.results.run_dir import CONFIG, HISTORY, RunDir
 
 log = logging.getLogger(__name__)
 
-# What a resumed search may change: its budgets and how it reports.
-RESUMABLE_KEYS = ("search.trials", "search.seconds", "search.max_failures", "format")
+# What a resumed search may change: its budgets, how many trials run at once, how it reports.
+RESUMABLE_KEYS = (
+    "search.trials",
+    "search.seconds",
+    "search.max_failures",
+    "search.workers",
+    "search.worker_threads",
+    "format",
+)
 
 
 @dataclass

@@ -54,7 +54,9 @@ class NSGA2(Strategy):
 
         optuna.logging.set_verbosity(logging.WARNING)
         sampler = optuna.samplers.NSGAIISampler(
-            seed=self.seed * 1_000_003 + len(self.told),
+            # Proposals still being evaluated (search.workers > 1) count, so two asks in a row
+            # differ; with one worker there are none and a resumed search repeats itself.
+            seed=self.seed * 1_000_003 + len(self.told) + sum(map(len, self.pending.values())),
             population_size=self.population,
             crossover_prob=self.crossover_prob,
         )

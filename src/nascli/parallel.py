@@ -1,0 +1,74 @@
+"""`search.workers=N`: up to N trials at once, each in its own process with `search.worker_threads`
+torch threads, asked and told asynchronously (a worker that finishes gets the next proposal at
+once; the strategy is asked while earlier proposals are still being evaluated).
+
+Workers build the space, data, estimator and hardware target once, from the run's resolved
+config, and evaluate trials with the same code as a one-worker search. Only the main process
+writes the run directory.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import signal
+from typing import Any
+
+_WORKER: dict[str, Any] = {}
+
+
+def _setup(container: dict[str, Any], threads: int) -> None:
+    import torch
+    from omegaconf import OmegaConf
+
+    from nascli.config import instantiate
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    torch.set_num_threads(threads)
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
+    cfg = OmegaConf.create(container)
+    data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=cfg.estimator.batch_size)
+    data.setup()
+    _WORKER.update(
+        cfg=cfg,
+        space=instantiate(cfg.space, "space"),
+        data=data,
+        estimator=instantiate(
+            cfg.estimator, "estimator", trainer=OmegaConf.to_container(cfg.trainer, resolve=True)
+        ),
+        hardware=instantiate(cfg.hardware, "hardware"),
+    )
+
+
+def _trial(trial: int, arch: str, objective: str) -> dict[str, Any]:
+    from nascli.search_loop import _run_trial
+
+    w = _WORKER
+    return _run_trial(
+        w["cfg"], trial, arch, w["space"], w["data"], w["estimator"], w["hardware"], objective
+    )
+
+
+class TrialPool:
+    """N spawned worker processes evaluating (trial, arch) pairs."""
+
+    def __init__(self, container: dict[str, Any], workers: int, threads: int) -> None:
+        self.pool = cf.ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_setup,
+            initargs=(container, threads),
+        )
+
+    def submit(self, trial: int, arch: str, objective: str) -> cf.Future:
+        return self.pool.submit(_trial, trial, arch, objective)
+
+    def close(self, now: bool) -> None:
+        """Wait for the workers to exit, or (`now`: an interrupt) end them and their trials."""
+        if now:
+            # concurrent.futures has no public way to stop running work before Python 3.14.
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                process.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
