@@ -18,28 +18,35 @@ from typing import Any
 _WORKER: dict[str, Any] = {}
 
 
-def _setup(container: dict[str, Any], threads: int) -> None:
+def worker_parts(container: dict[str, Any], threads: int | None) -> dict[str, Any]:
+    """What a worker process evaluates with, built from a run's resolved config: cfg, space,
+    data (set up), estimator and hardware. Also used by `nas bench build`'s workers."""
     import torch
     from omegaconf import OmegaConf
 
     from nascli.config import instantiate
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
     cfg = OmegaConf.create(container)
     data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=cfg.estimator.batch_size)
     data.setup()
-    _WORKER.update(
-        cfg=cfg,
-        space=instantiate(cfg.space, "space"),
-        data=data,
-        estimator=instantiate(
+    return {
+        "cfg": cfg,
+        "space": instantiate(cfg.space, "space"),
+        "data": data,
+        "estimator": instantiate(
             cfg.estimator, "estimator", trainer=OmegaConf.to_container(cfg.trainer, resolve=True)
         ),
-        hardware=instantiate(cfg.hardware, "hardware"),
-    )
+        "hardware": instantiate(cfg.hardware, "hardware"),
+    }
+
+
+def _setup(container: dict[str, Any], threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    _WORKER.update(worker_parts(container, threads))
 
 
 def _trial(trial: int, arch: str, objective: str) -> dict[str, Any]:

@@ -58,23 +58,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _setup(cfg_container: dict[str, Any], threads: int | None) -> None:
-    import torch
+    from nascli.parallel import worker_parts
 
-    if threads:
-        torch.set_num_threads(threads)
-    cfg = OmegaConf.create(cfg_container)
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=cfg.estimator.batch_size)
-    data.setup()
-    _WORKER.update(
-        cfg=cfg,
-        space=instantiate(cfg.space, "space"),
-        data=data,
-        estimator=instantiate(
-            cfg.estimator, "estimator", trainer=OmegaConf.to_container(cfg.trainer, resolve=True)
-        ),
-        hardware=instantiate(cfg.hardware, "hardware"),
-    )
+    _WORKER.update(worker_parts(cfg_container, threads))
 
 
 def train_arch(key: str, arch: str, seed: int) -> dict[str, Any]:
