@@ -255,7 +255,8 @@ REQUIRED_HINTS = {
     "arch": "give an arch string, a published name (space=darts: DARTS_V2, ...) or a run directory: arch=...",
     "dirs": "name the run or sweep directories to report: nas report outputs/multirun/<time> ...",
     "run": "give the run directory of a finished `nas train`: run=outputs/train/...",
-    "bench": "estimator=table needs the table file: bench.file=<file from nas bench build>",
+    "bench": "estimator=table needs its table (bench.file=<file from nas bench build>), "
+    "estimator=nb201 the NAS-Bench-201 file (bench.file=<NAS-Bench-201-v1_1-096897.pth>)",
 }
 
 
