@@ -481,3 +481,57 @@ class MobileNetSupernet(Supernet):
             else:
                 x = sum(depth.weights[s][j] * outs[d - 1] for j, d in enumerate(self.depths))
         return self.classifier(F.adaptive_avg_pool2d(self.tail(x), 1).flatten(1))
+
+
+# -- custom spaces (layer choices only) ---------------------------------------------------------
+
+
+class MixedLayer(MixedEdge):
+    """A layer choice of a custom space holding every candidate. The user's network calls it
+    like any module; the supernet hands it its plan (weights or chosen index) before each pass."""
+
+    def __init__(self, label: str, candidates: Sequence[nn.Module]) -> None:
+        super().__init__(candidates, -1)
+        self.label = label
+        self.plan: CellPlan | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        plan = self.plan
+        assert plan is not None, "MixedLayer runs inside its CustomSupernet"
+        weights = plan.weights[0] if plan.weights is not None else None
+        choices = plan.choices[0] if plan.choices is not None else None
+        return self._mix(x, weights, choices)
+
+
+class CustomSupernet(Supernet):
+    """The user's builder called once with every layer choice as a MixedLayer; one alpha row per
+    choice (label), over its candidates."""
+
+    def __init__(self, body: nn.Module, layers: Sequence[MixedLayer], input_shape, num_classes):
+        super().__init__()
+        self.body = body
+        self.layers = list(layers)  # registered through `body`; kept in declaration order
+        self.cell_types = tuple(layer.label for layer in self.layers)
+        self.primitives = tuple(
+            f"{layer.label}:{i}" for layer in self.layers for i in range(len(layer.ops))
+        )
+        self.n_ops, self.none = max(len(layer.ops) for layer in self.layers), -1
+        self._init_arch({layer.label: (1, len(layer.ops)) for layer in self.layers}, [], 1)
+        try:
+            with torch.no_grad():
+                self.eval()(torch.zeros(2, *input_shape))
+            self.train()
+        except RuntimeError as exc:
+            raise ValueError(
+                "space=custom: for weight sharing every candidate of a layer choice must give "
+                f"an output of the same shape ({str(exc).splitlines()[0]})"
+            ) from exc
+
+    def edge_rows(self) -> list[tuple[MixedEdge, str, int]]:
+        return [(layer, layer.label, 0) for layer in self.layers]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        plans = self.plans()
+        for layer in self.layers:
+            layer.plan = plans[layer.label]
+        return self.body(x)

@@ -64,6 +64,36 @@ class Choices:
         return combos[self._pick(label, combos, ["+".join(map(str, c)) for c in combos])]
 
 
+class SupernetChoices(Choices):
+    """What a builder receives when nascli builds its weight-sharing supernet: every layer choice
+    holds all its candidates (a MixedLayer); value and input choices cannot share weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers: list[Any] = []
+
+    def layer(self, label: str, candidates: dict[str, Callable[[], Any]]) -> Any:
+        from nascli.oneshot.supernet import MixedLayer
+
+        names = list(candidates)
+        self._pick(label, names, names)
+        self.layers.append(MixedLayer(label, [candidates[n]() for n in names]))
+        return self.layers[-1]
+
+    def _no_sharing(self, label: str, kind: str) -> None:
+        raise NascliError(
+            f"space=custom: one-shot strategies share weights across layer choices only; "
+            f"'{label}' is {kind} choice: fix it in the builder or use a sample-based strategy"
+        )
+
+    def value(self, label: str, options: Sequence[Any]) -> Any:
+        self._no_sharing(label, "a value")
+
+    def input(self, label: str, n_candidates: int, n_chosen: int = 1) -> int | tuple[int, ...]:
+        self._no_sharing(label, "an input")
+        raise AssertionError  # unreachable
+
+
 def load_builder(spec: str) -> Callable[..., Any]:
     """`package.module:function` or `path/to/file.py:function`."""
     module_name, sep, attr = str(spec).rpartition(":")
@@ -166,3 +196,30 @@ class CustomSpace(Space):
                 f"but {self.labels} when discovered: declare every choice on every build"
             )
         return net
+
+    # -- weight sharing: layer choices mixed (DARTS, GDAS) or sampled (SPOS, ENAS) ------------
+    def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
+        from nascli.oneshot.supernet import CustomSupernet
+
+        if partial != 1:
+            raise NascliError(
+                "space=custom has no partial-channel supernet (strategy=pcdarts); use darts, gdas, spos or enas"
+            )
+        choices = SupernetChoices()
+        body = self._call(choices, input_shape, num_classes)
+        return CustomSupernet(body, choices.layers, input_shape, num_classes)
+
+    def derive(self, weights: dict[str, list[list[float]]], max_skip: int | None = None) -> str:
+        """The strongest candidate of every layer choice."""
+        return self.format(
+            [
+                max(range(len(weights[label][0])), key=weights[label][0].__getitem__)
+                for label in self.labels
+            ]
+        )
+
+    def path(self, arch: str) -> dict[str, list[list[int]]]:
+        return {label: [[i]] for label, i in zip(self.labels, self.parse(arch), strict=True)}
+
+    def normal_ops(self, arch: str) -> list[str]:
+        return [names[i] for names, i in zip(self.options, self.parse(arch), strict=True)]
