@@ -30,6 +30,13 @@ def run_nas(
     )
 
 
+def assert_one_line_error(out: subprocess.CompletedProcess, named: str) -> None:
+    """Bad input: exit status 2 and one line on stderr that names `named` (the key or path)."""
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], out.stderr
+
+
 @pytest.fixture
 def nas():
     return run_nas

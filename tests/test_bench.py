@@ -11,7 +11,7 @@ import pytest
 from nascli.bench.table import BenchTable
 from nascli.spaces.nb201 import NB201Space
 from nascli.strategies.evolution import RegularizedEvolution
-from tests.conftest import run_nas
+from tests.conftest import assert_one_line_error, run_nas
 
 BUILD = ["estimator.epochs=2", "bench.file=t.sqlite", "format=json"]
 
@@ -175,9 +175,7 @@ def test_search_seconds_counts_simulated_time(table):
 def test_table_search_bad_input(table, args, named):
     (table.parent / "garbage.txt").write_text("not a database " * 100)
     out = run_nas("search", *args, cwd=table.parent)
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], out.stderr
+    assert_one_line_error(out, named)
 
 
 def test_table_rows_survive_reopening(tmp_path):

@@ -13,7 +13,7 @@ from nascli.hardware import lut
 from nascli.hardware.cost import count_params
 from nascli.spaces.mobilenet import MobileNetSpace
 from nascli.spaces.nb201 import NB201Space
-from tests.conftest import TINY, run_nas
+from tests.conftest import TINY, assert_one_line_error, run_nas
 
 SHAPE = (1, 8, 8)
 
@@ -118,9 +118,7 @@ def test_hw_profile_validate_and_a_search_on_the_table(tmp_path):
 )
 def test_hw_bad_input(tmp_path, command, args, named):
     out = run_nas(command, *args, *(TINY if command == "search" else []), cwd=tmp_path)
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], out.stderr
+    assert_one_line_error(out, named)
 
 
 def test_gpu_target_refuses_clearly_without_cuda_or_with_a_bad_precision():

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from nascli.spaces.nb201 import NB201Space
-from tests.conftest import run_nas
+from tests.conftest import assert_one_line_error, run_nas
 
 pytest.importorskip("nas_201_api")
 
@@ -182,6 +182,4 @@ def test_nb201_search_bad_input(nb201_file, args, named):
     root = nb201_file[0].parent
     (root / "junk.pth").write_text("not a torch file " * 50)
     out = run_nas("search", *args, cwd=root)
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], out.stderr
+    assert_one_line_error(out, named)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_nas
+from tests.conftest import assert_one_line_error, run_nas
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +53,4 @@ def test_two_workers_give_the_one_worker_results_and_resume(tmp_path):
 )
 def test_parallel_bad_input(tmp_path, args, named):
     out = run_nas("search", *BASE, *args, cwd=tmp_path)
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], out.stderr
+    assert_one_line_error(out, named)

@@ -23,7 +23,7 @@ from nascli.results.pareto import (
 from nascli.spaces.nb201 import NB201Space
 from nascli.strategies.evolution import RegularizedEvolution
 from nascli.strategies.nsga2 import NSGA2
-from tests.conftest import TINY, run_nas
+from tests.conftest import TINY, assert_one_line_error, run_nas
 
 
 def test_directions_default_by_name_and_can_be_stated():
@@ -264,9 +264,7 @@ def test_nsga2_search_writes_the_front_and_picks_the_knee(tmp_path):
 )
 def test_multi_objective_bad_input(tmp_path, args, named):
     out = run_nas("search", *args, *TINY, cwd=tmp_path)
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], out.stderr
+    assert_one_line_error(out, named)
 
 
 def test_nsga2_asked_twice_before_a_tell_proposes_two_architectures():

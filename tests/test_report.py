@@ -11,7 +11,7 @@ import pytest
 
 from nascli.cli import dirs_override
 from nascli.reporting import group, pareto_front, read_rows, varying
-from tests.conftest import TINY, run_nas
+from tests.conftest import TINY, assert_one_line_error, run_nas
 
 pytestmark = pytest.mark.slow
 
@@ -97,9 +97,7 @@ def test_report_finds_runs_below_a_folder(sweep):
 )
 def test_report_bad_input(sweep, args, named):
     out = run_nas("report", *args, cwd=sweep)
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], out.stderr
+    assert_one_line_error(out, named)
 
 
 def test_dirs_are_positional_and_flags_keep_their_values():

@@ -16,7 +16,7 @@ import nascli
 from nascli.data.loader import Augment
 from nascli.errors import NascliError
 from nascli.results.inherit import inherit
-from tests.conftest import NAS, TINY, run_nas
+from tests.conftest import NAS, TINY, assert_one_line_error, run_nas
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 QUICK = ["recipe.epochs=2", "logger=none"]
@@ -186,9 +186,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
 )
 def test_train_bad_input_is_one_line(tmp_path, args, named):
     out = run_nas("train", *args, cwd=tmp_path)
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], out.stderr
+    assert_one_line_error(out, named)
 
 
 def test_evaluate_bad_input_is_one_line(trained, tmp_path):
@@ -200,9 +198,7 @@ def test_evaluate_bad_input_is_one_line(trained, tmp_path):
         ([f"run={run}", "split=train"], "split"),
     ):
         out = run_nas("evaluate", *args, cwd=tmp_path)
-        assert out.returncode == 2, out.stderr
-        lines = out.stderr.strip().splitlines()
-        assert len(lines) == 1 and named in lines[0], out.stderr
+        assert_one_line_error(out, named)
 
 
 def test_load_refuses_a_bundle_that_names_foreign_code(trained, tmp_path):
