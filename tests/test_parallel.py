@@ -54,3 +54,54 @@ def test_two_workers_give_the_one_worker_results_and_resume(tmp_path):
 def test_parallel_bad_input(tmp_path, args, named):
     out = run_nas("search", *BASE, *args, cwd=tmp_path)
     assert_one_line_error(out, named)
+
+
+DYING = """
+import multiprocessing
+import os
+
+from torch import nn
+
+
+def build(choose, input_shape, num_classes):
+    fate = choose.value("fate", ["a", "b", "c", "die"])
+    width = choose.value("width", [4, 8, 12, 16])
+    if fate == "die" and multiprocessing.current_process().name != "MainProcess":
+        os._exit(1)  # as the kernel's out-of-memory killer would end a worker
+    return nn.Sequential(
+        nn.Conv2d(input_shape[0], width, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes),
+    )
+"""
+
+
+def test_a_dead_worker_fails_its_trials_and_fresh_workers_go_on(tmp_path):
+    import subprocess
+
+    from tests.conftest import NAS
+
+    (tmp_path / "dying.py").write_text(DYING)
+    proc = subprocess.Popen(
+        [
+            NAS,
+            "search",
+            *BASE,
+            "space=custom",
+            f"space.builder={tmp_path / 'dying.py'}:build",
+            "search.trials=8",
+            "search.workers=2",
+            "search.max_failures=10",
+            "hydra.run.dir=run",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = proc.communicate(timeout=600)
+    history = _history(tmp_path / "run")
+    assert len(history) == 8 and sorted(r["trial"] for r in history) == list(range(8))
+    dead = [r for r in history if r["status"] == "failed"]
+    assert dead and all("worker process" in r["error"] for r in dead)
+    assert any(r["status"] == "ok" for r in history)
+    assert json.loads(out)["status"] == "completed", err

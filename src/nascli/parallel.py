@@ -45,7 +45,12 @@ def worker_parts(container: dict[str, Any], threads: int | None) -> dict[str, An
 
 
 def _setup(container: dict[str, Any], threads: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    # Ctrl-C and a cluster's signals reach every process of the job: the main process stops the
+    # search and ends the workers itself.
+    from nascli.search_loop import STOP_SIGNALS
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     _WORKER.update(worker_parts(container, threads))
 
 
@@ -76,6 +81,7 @@ class TrialPool:
         """Wait for the workers to exit, or (`now`: an interrupt) end them and their trials."""
         if now:
             # concurrent.futures has no public way to stop running work before Python 3.14.
+            # The workers ignore SIGTERM (see _setup): kill them.
             for process in list((getattr(self.pool, "_processes", None) or {}).values()):
-                process.terminate()
+                process.kill()
         self.pool.shutdown(wait=True, cancel_futures=True)

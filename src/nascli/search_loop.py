@@ -50,9 +50,16 @@ class StopRequested(KeyboardInterrupt):
     """Ctrl-C or SIGTERM (a cluster's pre-emption) arrived: finish writing, then stop."""
 
 
+# Ctrl-C, a cluster's pre-emption (SIGTERM), and SLURM's warning before the time limit (SIGUSR2,
+# sent hydra.launcher.signal_delay_s ahead with hydra/launcher=slurm).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR2") if hasattr(signal, name)
+)
+
+
 @contextlib.contextmanager
 def stop_on_signals():
-    """While searching, SIGINT and SIGTERM raise StopRequested. Lightning turns an interrupt inside
+    """While searching, SIGINT, SIGTERM and SIGUSR2 raise StopRequested. Lightning turns an interrupt inside
     `fit` into SystemExit(1), so the search also checks `requested` to tell the two apart."""
     state = {"signal": None}
 
@@ -63,7 +70,7 @@ def stop_on_signals():
     if threading.current_thread() is not threading.main_thread():
         yield state
         return
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield state
     finally:
@@ -234,8 +241,6 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
             hydra_cfg.runtime.choices.get("dataset"),
         )
     prepare = getattr(estimator, "prepare", None)  # estimator=supernet trains or loads it here
-    if prepare is not None:
-        prepare(space, data, cfg.seed, run.path)
     workers = 1 if cfg.search.get("workers") is None else int(cfg.search.workers)
     if workers < 1:
         raise NascliError(f"search.workers={workers} must be 1 or more")
@@ -244,13 +249,20 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
             f"search.workers={workers} does not combine with estimator=hyperband or "
             "estimator=supernet yet; set search.workers=1"
         )
+    if workers > 1 and not getattr(strategy, "asynchronous", True):
+        raise NascliError(
+            f"search.workers={workers}: this strategy must hear each result before its next "
+            "proposal; set search.workers=1"
+        )
+    if prepare is not None:
+        prepare(space, data, cfg.seed, run.path)
     restore_strategy(strategy, next_arch, run, history)
     trials, seconds = cfg.search.trials, cfg.search.seconds
     epochs_total = cfg.search.get("epochs_total")
     max_failures = cfg.search.get("max_failures")
     status, stop_reason, error = "completed", "trials", None
     # The budget counts what was done before a resume.
-    start = time.perf_counter() - sum(r.get("seconds", 0.0) for r in history)
+    start = time.perf_counter() - _seconds_before(run, history, workers)
     simulated = getattr(estimator, "simulated", False)
 
     def elapsed() -> float:
@@ -337,6 +349,9 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
             "interrupted after %d trials; resume with: nas search resume=%s", len(history), run.path
         )
         raise StopRequested() from None
+    except BaseException as exc:  # a bug or a dead worker: say so in the summary, then raise
+        status, stop_reason, error = "failed", "error", f"{type(exc).__name__}: {exc}"
+        raise
     finally:
         summary = _finish(
             cfg,
@@ -357,6 +372,31 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
+def _dead_worker_record(trial: int, arch: str) -> dict[str, Any]:
+    return {
+        "trial": trial,
+        "arch": arch,
+        "status": "failed",
+        "metrics": {},
+        "error": "the worker process evaluating it died (out of memory? lower "
+        "estimator.batch_size or search.workers)",
+        "seconds": 0.0,
+    }
+
+
+def _seconds_before(run: RunDir, history: list[dict[str, Any]], workers: int) -> float:
+    """Wall-clock seconds a resumed search had spent: its trials' seconds one after another; with
+    several workers (trials overlap) the interrupted run's own count from summary.json, or, if it
+    left none, the trials' seconds shared among the workers."""
+    trial_seconds = sum(r.get("seconds", 0.0) for r in history)
+    if workers == 1 or not history:
+        return trial_seconds
+    try:
+        return float(json.loads((run.path / SUMMARY).read_text(encoding="utf-8"))["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return trial_seconds / workers
+
+
 def _run_parallel(
     cfg, workers: int, history, next_arch, objective: str, budget_spent, finished
 ) -> tuple[str, str | None]:
@@ -369,6 +409,8 @@ def _run_parallel(
     threads = int(cfg.search.get("worker_threads") or 1)
     pool = TrialPool(container, workers, threads)
     running: dict[Any, int] = {}
+    arch_of: dict[int, str] = {}
+    broken = False
     next_trial = max((int(r["trial"]) for r in history), default=-1) + 1
     stop_reason, error, interrupted = "trials", None, True
     try:
@@ -380,18 +422,27 @@ def _run_parallel(
                 and len(running) < workers
                 and len(history) + len(running) < cfg.search.trials
             ):
-                arch = next_arch(next_trial)
-                running[pool.submit(next_trial, arch, objective)] = next_trial
+                arch_of[next_trial] = next_arch(next_trial)
+                running[pool.submit(next_trial, arch_of[next_trial], objective)] = next_trial
                 next_trial += 1
             if not running:
-                stop_reason = spent or stop_reason
+                if len(history) < cfg.search.trials:
+                    stop_reason = spent or stop_reason
                 break
             done, _ = concurrent.futures.wait(
                 list(running), return_when=concurrent.futures.FIRST_COMPLETED
             )
             for future in sorted(done, key=lambda f: running[f]):
-                running.pop(future)
-                record = future.result()  # a NascliError in a worker ends the search here
+                trial = running.pop(future)
+                try:
+                    record = future.result()  # a NascliError in a worker ends the search here
+                except concurrent.futures.BrokenExecutor:
+                    # A worker died (the kernel's out-of-memory killer, a signal): every trial
+                    # it shared the pool with fails, and a fresh pool takes over.
+                    record = _dead_worker_record(trial, arch_of[trial])
+                    if not broken:
+                        broken = True
+                        log.warning("a worker process died; starting new workers")
                 log.info(
                     "trial %d %s %s %s",
                     record["trial"],
@@ -402,6 +453,9 @@ def _run_parallel(
                 failure = finished(record)
                 if failure is not None and error is None:
                     error, stop_reason = failure, "max_failures"
+            if broken and not running:
+                pool.close(now=True)
+                pool, broken = TrialPool(container, workers, threads), False
             if error is not None and not running:
                 break
         interrupted = False

@@ -146,13 +146,15 @@ class NB201Estimator:
         # As the benchmark's simulate_train_eval: the training so far plus one validation pass.
         seconds = (train["all_time"] or 0.0) + (valid["all_time"] or 0.0) / (iepoch + 1)
         latency = cost.get("latency")
-        return {
+        out = {
             "val_acc": valid["accuracy"] / 100,
             "test_acc": self._test_acc(index),
             "val_loss": valid["loss"],
             "epochs": self.epochs,
             "params": round(float(cost["params"]) * 1e6),  # the file counts millions
             "flops": round(float(cost["flops"]) * 1e6),
-            "latency_ms": round(float(latency) * 1000, 4) if latency else None,
             "simulated_seconds": seconds,
         }
+        if latency:  # the file records none for some cells: then the key is absent, not None
+            out["latency_ms"] = round(float(latency) * 1000, 4)
+        return out

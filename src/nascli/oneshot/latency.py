@@ -53,6 +53,12 @@ def latency_table(
         raise NascliError(
             "strategy.latency_weight times the supernet's ops on a device: use hardware=cpu or hardware=gpu"
         )
+    # Timing draws random inputs: keep the run's random stream as it would be without the table.
+    with torch.random.fork_rng(devices=[]):
+        return _measure(net, input_shape, target)
+
+
+def _measure(net: Supernet, input_shape: Sequence[int], target: Any) -> dict[str, torch.Tensor]:
     shapes = edge_input_shapes(net, input_shape)
     table = {t: torch.zeros_like(a, dtype=torch.float32) for t, a in net.alphas.items()}
     cache: dict[tuple[str, tuple[int, ...]], float] = {}

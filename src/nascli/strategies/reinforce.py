@@ -95,6 +95,12 @@ class Reinforce(Strategy):
         self.baseline: float | None = None
         self.asked = 0
 
+    @property
+    def asynchronous(self) -> bool:
+        """Whether proposals may be asked before earlier ones are told (search.workers > 1): not
+        with PPO, whose ratio takes the proposing policy to be the current one."""
+        return self.algorithm == "reinforce"
+
     def ask(self) -> str:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.asked)
         self.asked += 1
