@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -105,9 +106,10 @@ class TensorLoader:
 
 class PairedLoader:
     """Zip two loaders batch by batch (one-shot search: a weight batch and an architecture batch);
-    an epoch lasts as long as the shorter one."""
+    an epoch lasts as long as the shorter one. Any loader with an `epoch` attribute will do
+    (TensorLoader, or streaming.FileLoader for datasets read from disk)."""
 
-    def __init__(self, first: TensorLoader, second: TensorLoader) -> None:
+    def __init__(self, first: Any, second: Any) -> None:
         self.first, self.second = first, second
 
     def __len__(self) -> int:

@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from nascli.data.loader import PairedLoader
 from nascli.errors import NascliError
 
 # ImageNet's per-channel statistics, as every ImageNet model is normalised with.
@@ -101,22 +102,6 @@ class FileLoader:
         yield from loader
 
 
-class PairedFileLoader:
-    """Two loaders batch by batch (one-shot search's weight and architecture halves)."""
-
-    def __init__(self, first: FileLoader, second: FileLoader) -> None:
-        self.first, self.second = first, second
-
-    def __len__(self) -> int:
-        return min(len(self.first), len(self.second))
-
-    def __iter__(self) -> Iterator[tuple[tuple[torch.Tensor, torch.Tensor], ...]]:
-        return zip(self.first, self.second, strict=False)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.first.epoch = self.second.epoch = epoch
-
-
 class StreamingImageDataModule(pl.LightningDataModule):
     """ImageNet (torchvision's ImageNet layout under `root`) streamed from disk.
 
@@ -189,7 +174,7 @@ class StreamingImageDataModule(pl.LightningDataModule):
         self.setup()
         return self._loader(self.train_set, torch.arange(len(self.train_set)), True, seed_offset)
 
-    def halves_dataloader(self) -> PairedFileLoader:
+    def halves_dataloader(self) -> PairedLoader:
         self.setup()
         order = self.train_idx[
             torch.randperm(
@@ -197,7 +182,7 @@ class StreamingImageDataModule(pl.LightningDataModule):
             )
         ]
         half = len(order) // 2
-        return PairedFileLoader(
+        return PairedLoader(
             self._loader(self.train_set, order[:half], True, 0),
             self._loader(self.train_set, order[half : 2 * half], True, 1),
         )
