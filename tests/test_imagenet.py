@@ -64,6 +64,14 @@ def test_splits_shapes_and_seeded_batches(imagenet):
     assert wx.shape == ax.shape == (4, 3, 32, 32)
 
 
+def test_a_plain_tree_of_class_folders_works_without_the_devkit(tmp_path):
+    root = write_imagenet(tmp_path)
+    (root / "meta.bin").unlink()
+    data = StreamingImageDataModule(str(root), val_fraction=0.25, image_size=32, workers=0)
+    assert data.sizes() == {"train": 18, "val": 6, "test": 9} and data.num_classes == 3
+    assert data.train_set.classes == sorted(WNIDS)  # folder names, as ImageFolder reads them
+
+
 def test_a_missing_imagenet_is_one_clear_error(tmp_path):
     with pytest.raises(NascliError, match="dataset.root"):
         StreamingImageDataModule(str(tmp_path)).setup()

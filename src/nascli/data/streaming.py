@@ -37,9 +37,22 @@ def _transforms(image_size: int, resize: int) -> tuple[Any, Any]:
 
 
 def _open_imagenet(root: str, split: str, transform: Any) -> Any:
+    """torchvision's ImageNet where the devkit (or its meta.bin) is there; else a plain tree of
+    class folders, `<root>/train/<class>/` and `<root>/val/<class>/` (classes by folder name)."""
     import torchvision.datasets as tvd
 
     where = Path(root).expanduser()
+    has_devkit = (where / "meta.bin").is_file() or (
+        where / "ILSVRC2012_devkit_t12.tar.gz"
+    ).is_file()
+    if not has_devkit and (where / split).is_dir():
+        try:
+            return tvd.ImageFolder(str(where / split), transform=transform)
+        except (RuntimeError, FileNotFoundError, OSError) as exc:
+            raise NascliError(
+                f"dataset.root={where}: {split}/ holds no class folders with images "
+                f"({str(exc).splitlines()[0]})"
+            ) from exc
     try:
         return tvd.ImageNet(str(where), split=split, transform=transform)
     except (RuntimeError, FileNotFoundError, OSError) as exc:
