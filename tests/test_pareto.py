@@ -177,13 +177,18 @@ def test_pareto_evolution_breeds_from_the_front_and_resumes():
     assert len(front) >= 2 and winners == front
     again = RegularizedEvolution(space, seed=1, **kw)
     again.load_state_dict(json.loads(json.dumps(evo.state_dict())))
-    for _ in range(8):
-        a, b = evo.ask(), again.ask()
-        assert a == b
-        evo.tell(a, _synthetic(a, space))
-        again.tell(b, _synthetic(b, space))
+    _propose_alike(evo, again, space, 8)
     with pytest.raises(NascliError, match="search.objectives"):
         RegularizedEvolution(space, pareto=True, objectives=["val_acc"])
+
+
+def _propose_alike(a, b, space: NB201Space, n: int) -> None:
+    """A strategy and its restored copy propose the same architectures, told the same results."""
+    for _ in range(n):
+        arch_a, arch_b = a.ask(), b.ask()
+        assert arch_a == arch_b
+        a.tell(arch_a, _synthetic(arch_a, space))
+        b.tell(arch_b, _synthetic(arch_b, space))
 
 
 def _synthetic(arch: str, space: NB201Space) -> dict[str, float]:
@@ -201,11 +206,7 @@ def test_nsga2_evolves_generations_and_resumes_exactly():
     assert max(g for g in generations if g is not None) >= 2
     b = NSGA2(space, seed=3, objectives=["val_acc", "latency_ms"], population=6)
     b.load_state_dict(json.loads(json.dumps(a.state_dict())))
-    for _ in range(5):
-        arch_a, arch_b = a.ask(), b.ask()
-        assert arch_a == arch_b
-        a.tell(arch_a, _synthetic(arch_a, space))
-        b.tell(arch_b, _synthetic(arch_b, space))
+    _propose_alike(a, b, space, 5)
     with pytest.raises(NascliError, match="two or more"):
         NSGA2(space, objectives=["val_acc"])
 
