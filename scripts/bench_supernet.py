@@ -1,18 +1,28 @@
-"""Time one first-order DARTS iteration (architecture step + weight step) of nascli's supernet.
+"""Time one first-order DARTS iteration (architecture step + weight step) of the supernet.
 
-    .venv/bin/python scripts/bench_supernet.py [--repeats 5] [--threads 2] [--settings 16,8,64 8,5,32]
+    .venv/bin/python scripts/bench_supernet.py [--repeats 5] [--threads 2]
+        [--settings 16,8,64 8,5,32] [--variants reference nascli] [--json]
 
-Each setting (C, cells, batch) runs in its own process on random 3x32x32 input with 10 classes,
-so that its peak resident memory is its own. Prints the median and spread of the iteration time
-and the peak RSS; `--json` prints one JSON object per setting instead.
+Each (setting, variant) runs in its own process on random 3x32x32 input with 10 classes, so
+that its peak resident memory is its own. Variants:
+- reference: the original DARTS code's computation: every edge runs every op, `none` included,
+  each conv op with its own ReLU; NCHW; every step computes every gradient.
+- nascli: what `nas search strategy=darts` runs (BilevelModule): `none` skipped, lean stages
+  (nascli.oneshot.lean), channels-last, and each step leaves out the gradients it does not use.
+- nascli-nchw, nascli-plain, nascli-full: nascli without channels-last, without lean stages, or
+  computing every gradient, to show what each part is worth.
+Prints median and spread per variant and, for each setting, the speed-up and the memory ratio of
+every variant against the reference (medians of the same run; this machine is noisy, so compare
+ratios within one run).
 
-For comparison, the original DARTS code on this 2-core machine: about 16.5-17.8 s per iteration
-and 9.2 GiB peak at C=16 / 8 cells / batch 64; about 2.85 s and 1.75 GiB at C=8 / 5 / 32.
+For comparison, the original DARTS code on this 2-core kind of machine: about 16.5-17.8 s per
+iteration and 9.2 GiB peak at C=16 / 8 cells / batch 64; about 2.85 s and 1.75 GiB at C=8 / 5 / 32.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -20,36 +30,57 @@ import subprocess
 import sys
 import time
 
+VARIANTS = ("reference", "nascli", "nascli-nchw", "nascli-plain", "nascli-full")
+
 
 def one_setting(
-    channels: int,
-    layers: int,
-    batch: int,
-    repeats: int,
-    threads: int,
-    recompute: bool = False,
+    channels: int, layers: int, batch: int, repeats: int, threads: int, variant: str
 ) -> dict:
     import torch
     import torch.nn.functional as F
 
+    from nascli.oneshot import supernet
+    from nascli.oneshot.module import no_grad_for
     from nascli.spaces.darts import DartsSpace
 
+    reference = variant == "reference"
+    if reference:
+
+        def every_op(edge, x, weights, choices):
+            return sum(
+                w * op(F.relu(x) if relu else x)
+                for w, op, relu in zip(weights, edge.ops, edge.relu_first, strict=True)
+            )
+
+        supernet.MixedEdge._mix = every_op
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = DartsSpace(search_channels=channels, search_layers=layers).supernet((3, 32, 32), 10)
-    net.recompute = recompute
-    w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
-    a_opt = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+    net.lean = variant in ("nascli", "nascli-nchw", "nascli-full")
+    layout = torch.channels_last if variant.startswith("nascli") else torch.contiguous_format
+    if variant == "nascli-nchw":
+        layout = torch.contiguous_format
+    net = net.to(memory_format=layout)
+    weights, alphas = net.weight_parameters(), net.arch_parameters()
+    w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
+    a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     x_t, y_t = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
     x_v, y_v = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    x_t, x_v = x_t.contiguous(memory_format=layout), x_v.contiguous(memory_format=layout)
+    lean_steps = variant not in ("reference", "nascli-full")
 
-    def iteration() -> None:
+    def without(params):
+        return no_grad_for(params) if lean_steps else contextlib.nullcontext()
+
+    def iteration() -> None:  # BilevelModule.training_step, first order
         a_opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x_v), y_v).backward()
+        with without(weights):
+            F.cross_entropy(net(x_v), y_v).backward()
         a_opt.step()
         w_opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x_t), y_t).backward()
-        torch.nn.utils.clip_grad_norm_(net.weight_parameters(), 5.0)
+        with without(alphas):
+            F.cross_entropy(net(x_t), y_t).backward()
+        torch.nn.utils.clip_grad_norm_(weights, 5.0)
         w_opt.step()
 
     iteration()  # warm-up
@@ -60,11 +91,11 @@ def one_setting(
         times.append(time.perf_counter() - t0)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
+        "variant": variant,
         "channels": channels,
         "cells": layers,
         "batch": batch,
         "threads": threads,
-        "recompute": recompute,
         "median_s": round(statistics.median(times), 4),
         "min_s": round(min(times), 4),
         "max_s": round(max(times), 4),
@@ -77,44 +108,48 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--settings", nargs="+", default=["16,8,64", "8,5,32"])
+    parser.add_argument("--variants", nargs="+", default=["reference", "nascli"], choices=VARIANTS)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument(
-        "--recompute", action="store_true", help="recompute cell activations in backward"
-    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         c, n, b = (int(v) for v in args.child.split(","))
-        print(json.dumps(one_setting(c, n, b, args.repeats, args.threads, args.recompute)))
+        print(json.dumps(one_setting(c, n, b, args.repeats, args.threads, args.variant)))
         return
     for setting in args.settings:
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                setting,
-                "--repeats",
-                str(args.repeats),
-                "--threads",
-                str(args.threads),
-                *(["--recompute"] if args.recompute else []),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        if args.json:
-            print(json.dumps(result))
-        else:
-            print(
-                f"C={result['channels']:>2} cells={result['cells']} batch={result['batch']:>3}: "
-                f"median {result['median_s'] * 1000:8.0f} ms (min {result['min_s'] * 1000:.0f}, "
-                f"max {result['max_s'] * 1000:.0f}; {args.repeats} runs, {args.threads} threads"
-                f"{', recompute' if result['recompute'] else ''}), "
-                f"peak RSS {result['peak_rss_gib']:.2f} GiB"
+        results = {}
+        for variant in args.variants:
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    *("--child", setting, "--variant", variant),
+                    *("--repeats", str(args.repeats), "--threads", str(args.threads)),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             )
+            r = results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
+            if args.json:
+                print(json.dumps(r))
+                continue
+            print(
+                f"C={r['channels']:>2} cells={r['cells']} batch={r['batch']:>3} {variant:<12}: "
+                f"median {r['median_s'] * 1000:7.0f} ms (min {r['min_s'] * 1000:.0f}, "
+                f"max {r['max_s'] * 1000:.0f}; {args.repeats} runs, {args.threads} threads), "
+                f"peak RSS {r['peak_rss_gib']:.2f} GiB",
+                flush=True,
+            )
+        ref = results.get("reference")
+        if ref and not args.json:
+            for variant, r in results.items():
+                if variant != "reference":
+                    print(
+                        f"  {variant}: {ref['median_s'] / r['median_s']:.2f}x faster, "
+                        f"{r['peak_rss_gib'] / ref['peak_rss_gib']:.2f}x the peak memory"
+                    )
 
 
 if __name__ == "__main__":

@@ -81,6 +81,17 @@ def dirs_override(argv: list[str]) -> list[str]:
     return [*rest, f"dirs=[{quoted}]"]
 
 
+def _ddp_under_multirun(argv: list[str]) -> bool:
+    """`-m ... trainer=ddp` (or a sweep over trainers that includes ddp)."""
+    if not any(a in ("-m", "--multirun") for a in argv):
+        return False
+    for a in argv:
+        key, _, value = a.partition("=")
+        if key.lstrip("+~") == "trainer" and "ddp" in value:
+            return True
+    return False
+
+
 def main() -> None:
     argv = sys.argv[1:]
     command = None
@@ -105,6 +116,13 @@ def main() -> None:
         sys.exit(2)
 
     os.environ["NASCLI_COMMAND"] = command
+    if _ddp_under_multirun(argv):
+        print(
+            f"nas {command}: error: trainer=ddp under -m: Lightning's DDP relaunch would rerun the "
+            "whole sweep; run one job per device instead (e.g. trainer=gpu with hydra/launcher=slurm)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     if command == "report":
         argv = dirs_override(argv)
     if command in ("bench", "hw") and argv and "=" not in argv[0] and not argv[0].startswith("-"):

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import (
@@ -28,6 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from nascli.config import instantiate
+from nascli.distributed import check_ddp, is_rank_zero
 from nascli.errors import NascliError
 from nascli.hardware.constraints import ConstrainedProposer
 from nascli.oneshot.loop import is_oneshot, run_oneshot
@@ -151,7 +153,9 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     # Library warnings belong in the job log (conf/hydra/default.yaml routes py.warnings there).
     logging.captureWarnings(True)
     hydra_cfg = HydraConfig.get()
-    run = RunDir(hydra_cfg.runtime.output_dir)
+    check_ddp(cfg, hydra_cfg.mode == RunMode.MULTIRUN, is_oneshot(cfg))
+    # Under trainer=ddp every rank runs this; only rank 0 writes the run directory.
+    run = RunDir(hydra_cfg.runtime.output_dir, write=is_rank_zero())
     history: list[dict[str, Any]] = []
     if cfg.get("resume"):
         resumed = load_resume(cfg.resume, cfg, list(hydra_cfg.overrides.task))

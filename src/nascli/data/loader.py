@@ -77,10 +77,12 @@ class TensorLoader:
         self.mean, self.std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.epoch = 0
+        self.rank, self.world = 0, 1  # see PairedLoader.shard
 
     def __len__(self) -> int:
         n = len(self.x)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        batches = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return batches // self.world
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.x)
@@ -92,7 +94,7 @@ class TensorLoader:
             order = torch.arange(n)
         gen = torch.Generator().manual_seed(self.seed + self.epoch + 7919)
         self.epoch += 1
-        for i in range(len(self)):
+        for i in range(self.rank, self.world * len(self), self.world):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             if self.augment is None:
                 yield self.normalise(self.x[idx]), self.y[idx]
@@ -121,3 +123,10 @@ class PairedLoader:
     def set_epoch(self, epoch: int) -> None:
         """Continue the shuffling sequence at `epoch` (resuming from a checkpoint)."""
         self.first.epoch = self.second.epoch = epoch
+
+    def shard(self, rank: int, world: int) -> None:
+        """Data-parallel training: this process takes every `world`-th batch pair of the seeded
+        order, from `rank`, and every process as many (they step in lockstep, so a remainder of
+        fewer than `world` batches is left out)."""
+        for loader in (self.first, self.second):
+            loader.rank, loader.world = rank, world

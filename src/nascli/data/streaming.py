@@ -96,15 +96,24 @@ class FileLoader:
         self.dataset, self.indices = dataset, indices
         self.batch_size, self.shuffle, self.seed, self.workers = batch_size, shuffle, seed, workers
         self.epoch = 0
+        self.rank, self.world = 0, 1  # see PairedLoader.shard
 
     def __len__(self) -> int:
-        return -(-len(self.indices) // self.batch_size)
+        return -(-len(self.indices) // self.batch_size) // self.world
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.indices
         if self.shuffle:
             gen = torch.Generator().manual_seed(self.seed + self.epoch)
             order = order[torch.randperm(len(order), generator=gen)]
+        if self.world > 1:  # this rank's batches: every world-th of the order, from rank
+            b = self.batch_size
+            order = torch.cat(
+                [
+                    order[i * b : (i + 1) * b]
+                    for i in range(self.rank, self.world * len(self), self.world)
+                ]
+            )
         loader = DataLoader(
             _SeededItems(self.dataset, order.tolist(), self.seed + self.epoch + 7919),
             batch_size=self.batch_size,

@@ -15,9 +15,22 @@ from nascli.lit.classifier import Classifier
 
 
 def make_trainer(
-    trainer: dict[str, Any], max_epochs: int, logger: Any = None, **overrides: Any
+    trainer: dict[str, Any],
+    max_epochs: int,
+    logger: Any = None,
+    data_parallel: bool = False,
+    **overrides: Any,
 ) -> pl.Trainer:
-    """A quiet Trainer from the `trainer` config group (its nascli-only keys removed)."""
+    """A quiet Trainer from the `trainer` config group (its nascli-only keys removed).
+    `data_parallel`: the caller shards its data and writes on rank 0 only (trainer=ddp)."""
+    from nascli.distributed import is_ddp
+    from nascli.errors import NascliError
+
+    if is_ddp(trainer) and not data_parallel:
+        raise NascliError(
+            "trainer=ddp trains one-shot supernets only (nas search strategy=darts|gdas|pcdarts|"
+            "spos|enas); train a child network on one device with trainer=gpu or trainer=cpu"
+        )
     kwargs = {k: v for k, v in trainer.items() if k != "channels_last"}
     kwargs.update(
         max_epochs=max_epochs,

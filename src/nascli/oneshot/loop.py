@@ -131,6 +131,8 @@ class EpochRecorder(pl.Callback):
                 self.stop_reason = "early_stop_skip"
                 trainer.should_stop = True
         record.update(module.diagnostics())
+        if trainer.world_size > 1:
+            record.update(ranks=trainer.world_size, rank_checks=module.rank_checks)
         record["seconds"] = seconds
         self.run.append_line(EPOCHS, record)
         budget = self.cfg.search.get("seconds")
@@ -141,11 +143,17 @@ class EpochRecorder(pl.Callback):
         ):
             self.stop_reason = "seconds"
             trainer.should_stop = True
+        if trainer.world_size > 1:  # every rank stops together (rank 0's clock decides)
+            stop = trainer.strategy.broadcast((trainer.should_stop, self.stop_reason), src=0)
+            trainer.should_stop, self.stop_reason = stop
         # Last, so that a checkpoint never runs ahead of the records (resume trims records after it).
+        # Every rank calls save_checkpoint (it synchronises them); Lightning writes on rank 0.
         path = self.run.path / CHECKPOINT
-        path.parent.mkdir(exist_ok=True)
+        if self.run.writes:
+            path.parent.mkdir(exist_ok=True)
         trainer.save_checkpoint(path.with_suffix(".tmp"))
-        os.replace(path.with_suffix(".tmp"), path)
+        if self.run.writes:
+            os.replace(path.with_suffix(".tmp"), path)
 
 
 def _trim(run: RunDir, name: str, keep: int, key: str) -> list[dict[str, Any]]:
@@ -186,6 +194,8 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         net = space.supernet(data.input_shape, data.num_classes, strategy.partial)
         net.recompute = strategy.recompute
         module = strategy.module(net)
+        if cfg.trainer.get("channels_last"):
+            module.use_channels_last()
     except ValueError as exc:
         raise NascliError(f"strategy/space: {exc}") from exc
     if getattr(strategy, "latency_weight", 0.0) > 0:
@@ -203,13 +213,10 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
             start_ms = float(net.expected_latency(table))
         log.info("latency term: expected %.3f ms at the start (%s)", start_ms, saved.name)
     loader = data.halves_dataloader()
-    log.info(
-        "one-shot %s on %s: %d steps per epoch", type(strategy).__name__, space_name, len(loader)
-    )
 
     ckpt = run.path / CHECKPOINT
     done = _checkpoint_epochs(ckpt) if cfg.get("resume") and ckpt.exists() else 0
-    if cfg.get("resume"):
+    if cfg.get("resume") and run.writes:
         # Records written after the checkpoint (or SPOS's search, which reruns) are redone.
         keep = done if strategy.derives_per_epoch else 0
         _trim(run, HISTORY, keep, "trial")
@@ -221,7 +228,7 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
     recorder = EpochRecorder(run, strategy, data, cfg, start)
     recorder.history = history
     logger = None
-    if cfg.logger.get("_target_"):
+    if cfg.logger.get("_target_") and run.writes:
         logger = instantiate(cfg.logger, "logger", version="supernet")
     trainer = make_trainer(
         OmegaConf.to_container(cfg.trainer, resolve=True),
@@ -229,6 +236,16 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         logger=logger,
         callbacks=[recorder],
         limit_val_batches=0,
+        data_parallel=True,
+    )
+    # Data-parallel: each rank takes its share of the batch pairs (one rank: all of them).
+    loader.shard(trainer.global_rank, trainer.world_size)
+    log.info(
+        "one-shot %s on %s: %d steps per epoch%s",
+        type(strategy).__name__,
+        space_name,
+        len(loader),
+        f" on each of {trainer.world_size} ranks" if trainer.world_size > 1 else "",
     )
     status, stop_reason, error = "completed", "epochs", None
     stop: dict[str, Any] = {"signal": None}
@@ -250,10 +267,11 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
             if stop["signal"] is not None:
                 raise StopRequested()
             stop_reason = recorder.stop_reason or "epochs"
-            best = _final(cfg, run, strategy, module, data, hardware, space_name, recorder)
-            warnings = _collapse_warnings(space, best["arch"])
-            for w in warnings:
-                log.warning(w)
+            if run.writes:  # (the other ranks of a data-parallel run leave the rest to rank 0)
+                best = _final(cfg, run, strategy, module, data, hardware, space_name, recorder)
+                warnings = _collapse_warnings(space, best["arch"])
+                for w in warnings:
+                    log.warning(w)
     except (KeyboardInterrupt, SystemExit) as exc:
         if isinstance(exc, SystemExit) and stop["signal"] is None:
             raise
@@ -261,19 +279,25 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         log.warning("interrupted; resume with: nas search resume=%s", run.path)
         raise StopRequested() from None
     finally:
-        summary = _finish(
-            cfg,
-            run,
-            space_name,
-            recorder.history,
-            status,
-            stop_reason,
-            error,
-            time.perf_counter() - start,
-            0,
-            best=best,
-            extra={"warnings": warnings, "strategy": type(strategy).__name__.lower()},
+        summary = (
+            _finish(
+                cfg,
+                run,
+                space_name,
+                recorder.history,
+                status,
+                stop_reason,
+                error,
+                time.perf_counter() - start,
+                0,
+                best=best,
+                extra={"warnings": warnings, "strategy": type(strategy).__name__.lower()},
+            )
+            if run.writes
+            else {}
         )
+    if not run.writes:
+        return summary
     _report(cfg, run, summary)
     if cfg.format != "json":
         for w in warnings:

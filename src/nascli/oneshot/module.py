@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
@@ -24,6 +25,22 @@ from nascli.oneshot.supernet import Supernet
 from nascli.spaces.base import Space
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@contextmanager
+def no_grad_for(params: Iterable[torch.nn.Parameter]) -> Iterator[None]:
+    """Leave `params` out of autograd for the block. A step that will not use their gradients
+    then neither computes them nor keeps the activations only they need: the first-order
+    architecture step skips every weight gradient (and the convolutions keep no inputs for them),
+    the weight step every alpha gradient (and the mixed sums keep no op outputs for it)."""
+    params = [p for p in params if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 class OneShotModule(pl.LightningModule):
@@ -46,6 +63,14 @@ class OneShotModule(pl.LightningModule):
         self.grad_clip = grad_clip
         self.rng = random.Random(seed)
         self._sums: dict[str, list[float]] = {}
+        self.channels_last = False
+        self.rank_checks = 0  # data-parallel: architecture steps after which all ranks agreed
+
+    def use_channels_last(self) -> None:
+        """Keep the supernet and its inputs in the NHWC memory layout (faster convolutions on
+        CPU and GPU alike; the values are the same)."""
+        self.channels_last = True
+        self.net.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -65,12 +90,29 @@ class OneShotModule(pl.LightningModule):
         opt = self.optimizers()
         opt = opt[0] if isinstance(opt, list) else opt
         opt.zero_grad(set_to_none=True)
-        loss, logits = self.loss(batch)
-        self.manual_backward(loss)
+        with no_grad_for(self.net.arch_parameters()):
+            loss, logits = self.loss(batch)
+            self.manual_backward(loss)
         if self.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.net.weight_parameters(), self.grad_clip)
         opt.step()
         self.accumulate("train", loss, logits, batch[1])
+
+    def check_ranks_agree(self, params: Iterable[torch.Tensor]) -> None:
+        """Data-parallel training: raise unless `params` are identical on every rank (DDP averages
+        their gradients, so they must be; a rank that drifted would derive another architecture)."""
+        trainer = self._trainer
+        if trainer is None or trainer.world_size < 2:
+            return
+        flat = torch.cat([p.detach().flatten() for p in params])
+        gathered = self.all_gather(flat)
+        if not bool((gathered == gathered[0]).all()):
+            worst = float((gathered - gathered[0]).abs().max())
+            raise RuntimeError(
+                f"architecture parameters differ between ranks by up to {worst:.3g} at step "
+                f"{trainer.global_step}; every rank must run the same steps on its share of the batch"
+            )
+        self.rank_checks += 1
 
     def on_train_epoch_start(self) -> None:
         self._sums = {}
@@ -92,6 +134,8 @@ class OneShotModule(pl.LightningModule):
     # -- helpers -------------------------------------------------------------------------------
     def loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         logits = self.net(x)
         loss = F.cross_entropy(logits, y)
         if not math.isfinite(loss.item()):
@@ -186,12 +230,14 @@ class BilevelModule(OneShotModule):
             if self.order == 2:
                 loss, logits = self.unrolled_backward(train, val)
             else:
-                loss, logits = self.loss(val)
-                self.manual_backward(loss)
+                with no_grad_for(self.net.weight_parameters()):
+                    loss, logits = self.loss(val)
+                    self.manual_backward(loss)
             if self.latency_table is not None:  # its gradient adds to the accuracy one
                 latency = self.net.expected_latency(self.latency_table)
                 self.manual_backward(self.latency_weight * latency)
             arch_opt.step()
+            self.check_ranks_agree(self.net.arch_parameters())
             self.accumulate("arch", loss, logits, val[1])
         self.weight_step(train)
 
@@ -309,6 +355,7 @@ class EnasModule(OneShotModule):
         opt.zero_grad(set_to_none=True)
         self.manual_backward(-advantage * log_prob - self.entropy_weight * entropy)
         opt.step()
+        self.check_ranks_agree(self.controller.parameters())
         self.accumulate("arch", loss, logits, val[1])
         with torch.no_grad():
             self._sample()

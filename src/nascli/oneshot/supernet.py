@@ -10,11 +10,15 @@ One supernet serves every one-shot method; `method` says how an edge combines it
 `partial=K` (PC-DARTS) sends 1/K of the channels through the edge's ops, passes the rest by, and
 shuffles channels; each node then weighs its incoming edges by softmax(beta) (edge normalisation).
 Architecture parameters live in `alphas`/`betas`; `weight_parameters()` never contains them.
+
+Training passes run the convolution and pool ops as memory-lean stages (nascli.oneshot.lean):
+the same values and gradients, with less kept for backward. `Supernet.lean = False` turns that off.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from nascli.oneshot.lean import run_stages, stages_of
 from nascli.spaces.darts_ops import OPS as DARTS_OPS
 from nascli.spaces.darts_ops import FactorizedReduce, Zero
 from nascli.spaces.layers import ReLUConvBN
@@ -66,6 +71,9 @@ class MixedEdge(nn.Module):
         split = [_split_relu(op) for op in ops]
         self.ops = nn.ModuleList(op for op, _ in split)
         self.relu_first = [flag for _, flag in split]
+        # The ops as lean stages where they match a known pattern (None: run as modules).
+        self.stages = [stages_of(op, relu) for op, relu in split]
+        self.lean = True
         self.none, self.partial, self.stride = none, partial, stride
         self.bypass = nn.MaxPool2d(2, 2) if partial > 1 and stride == 2 else None
 
@@ -85,15 +93,40 @@ class MixedEdge(nn.Module):
         self, x: torch.Tensor, weights: torch.Tensor | None, choices: Sequence[int] | None
     ) -> torch.Tensor:
         run = [i for i in range(len(self.ops)) if i != self.none] if choices is None else choices
-        relu = F.relu(x) if any(self.relu_first[i] for i in run) else None
+        lean = self.lean and self.training and torch.is_grad_enabled()
+        lean = lean and not torch.is_autocast_enabled(x.device.type)
+        staged = [lean and self.stages[i] is not None for i in run]
+        needs_relu = any(self.relu_first[i] and not s for i, s in zip(run, staged, strict=True))
+        relu = F.relu(x) if needs_relu else None
         total = None
-        for i in run:
-            out = self.ops[i](relu if self.relu_first[i] else x)
+        for i, as_stages in zip(run, staged, strict=True):
+            if as_stages:
+                out = run_stages(self.stages[i], x)
+            else:
+                out = self.ops[i](relu if self.relu_first[i] else x)
             if weights is not None:
                 out = weights[i] * out
             total = out if total is None else total + out
         assert total is not None
         return total
+
+
+@contextmanager
+def _frozen_bn_statistics(module: nn.Module) -> Iterator[None]:
+    """Batch-norms that normalise by batch statistics as usual but leave their running
+    statistics and step count unchanged (momentum 0 keeps them exactly; the same saved tensors
+    as the first pass, which checkpoint's recomputation requires)."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked) for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+        if m.num_batches_tracked is not None:
+            m.num_batches_tracked = m.num_batches_tracked.clone()
+    try:
+        yield
+    finally:
+        for m, (momentum, count) in zip(norms, saved, strict=True):
+            m.momentum, m.num_batches_tracked = momentum, count
 
 
 def _node_edges(targets: Sequence[int]) -> list[list[int]]:
@@ -158,9 +191,29 @@ class Supernet(nn.Module):
         self.tau = 1.0
         self.path: dict[str, list[list[int]]] | None = None
 
+    @property
+    def lean(self) -> bool:
+        return all(edge.lean for edge in self.modules() if isinstance(edge, MixedEdge))
+
+    @lean.setter
+    def lean(self, value: bool) -> None:
+        for edge in self.modules():
+            if isinstance(edge, MixedEdge):
+                edge.lean = value
+
     def run_cell(self, cell: nn.Module, *args: object) -> torch.Tensor:
         if self.recompute and self.training and torch.is_grad_enabled():
-            return checkpoint(cell, *args, use_reentrant=False)
+            forward_done = False
+
+            def run(*inputs: object) -> torch.Tensor:
+                nonlocal forward_done
+                if forward_done:  # backward's recomputation: statistics were counted already
+                    with _frozen_bn_statistics(cell):
+                        return cell(*inputs)
+                forward_done = True
+                return cell(*inputs)
+
+            return checkpoint(run, *args, use_reentrant=False)
         return cell(*args)
 
     def arch_parameters(self) -> list[nn.Parameter]:

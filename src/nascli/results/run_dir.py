@@ -49,9 +49,14 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 class RunDir:
-    def __init__(self, path: str | Path) -> None:
+    """A run directory. `write=False` (the ranks other than 0 of a data-parallel run) reads it
+    and writes nothing."""
+
+    def __init__(self, path: str | Path, write: bool = True) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.writes = write
+        if write:
+            self.path.mkdir(parents=True, exist_ok=True)
 
     def append_history(self, record: dict[str, Any]) -> None:
         """One JSON line per evaluated architecture, on disk before the next trial starts."""
@@ -59,6 +64,8 @@ class RunDir:
 
     def append_line(self, name: str, record: dict[str, Any]) -> None:
         """Append one JSON line to `name` and fsync it."""
+        if not self.writes:
+            return
         with open(self.path / name, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=False) + "\n")
             f.flush()
@@ -75,10 +82,12 @@ class RunDir:
         ]
 
     def write_json(self, name: str, obj: Any) -> None:
-        write_json_atomic(self.path / name, obj)
+        if self.writes:
+            write_json_atomic(self.path / name, obj)
 
     def write_text(self, name: str, text: str) -> None:
-        write_text_atomic(self.path / name, text)
+        if self.writes:
+            write_text_atomic(self.path / name, text)
 
 
 def resolve_arch(value: str, space: Any, space_name: str) -> str:

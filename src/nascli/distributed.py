@@ -1,0 +1,50 @@
+"""`trainer=ddp`: one supernet trained data-parallel on several devices through Lightning's DDP.
+
+Lightning starts one process per device (re-running the same `nas search` command line, see
+nascli.cli); every process builds the same supernet from the same seed, takes every world-th
+batch pair (PairedLoader.shard), and DDP averages the gradients of both steps, so weights and
+architecture parameters stay identical on every rank; the one-shot modules check that after every
+architecture step. Only rank 0 writes the run directory and prints.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from nascli.errors import NascliError
+
+# Where launchers put a process's rank: torchrun / Lightning (RANK, or LOCAL_RANK + NODE_RANK),
+# SLURM's srun (SLURM_PROCID).
+_RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK")
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is the one that writes (always, outside a data-parallel run)."""
+    return all(os.environ.get(v, "0") in ("", "0") for v in _RANK_VARIABLES)
+
+
+def is_ddp(trainer: Any) -> bool:
+    strategy = str((trainer or {}).get("strategy", "") or "")
+    return strategy.startswith("ddp")
+
+
+def check_ddp(cfg: Any, multirun: bool, oneshot: bool) -> None:
+    """Refuse the data-parallel settings that cannot work, naming the key and the fix."""
+    if not is_ddp(cfg.get("trainer")):
+        return
+    if multirun:
+        raise NascliError(
+            "trainer=ddp under -m: Lightning's DDP relaunch would rerun the whole sweep; "
+            "run one job per device instead (trainer=gpu, with hydra/launcher=slurm for many jobs)"
+        )
+    if not oneshot:
+        raise NascliError(
+            "trainer=ddp trains one supernet on several devices (strategy=darts, gdas, pcdarts, "
+            "spos or enas); sample-based strategies run trials in parallel with search.workers=N"
+        )
+    if int(cfg.strategy.get("order", 1)) == 2:
+        raise NascliError(
+            "strategy.order=2 with trainer=ddp: the unrolled step needs the whole batch's weight "
+            "gradient on every rank; use strategy.order=1, or trainer=gpu on one device"
+        )

@@ -1,0 +1,209 @@
+"""Memory-lean training passes for the supernet's candidate ops, exact in value and gradient.
+
+A supernet edge runs every candidate op on the same input, so what autograd keeps for backward
+is what limits the batch. A DARTS convolution op is [ReLU] -> conv(s) -> batch-norm, twice for
+the separable ones; autograd keeps the input of every conv and of every batch-norm. A *stage*
+here keeps only its input (shared by every op of the edge) and its output (which the mixed sum
+keeps anyway for the alpha gradient), and in backward
+- recomputes the ReLU and every conv output but the last (depthwise convs: cheap to run forward),
+- takes the batch-norm gradient from its output: with affine=False, the output *is* the
+  normalised input, so the input need not be kept.
+Pools followed by a batch-norm (DARTS's search pools) are stages too: max pooling finds its
+argmax again in backward instead of keeping int64 indices.
+
+Only training passes with gradients use stages (batch-norm in training mode, running statistics
+updated exactly as nn.BatchNorm2d does); anything that does not match a known pattern runs as
+plain modules. A stage's backward is not itself differentiable (an error, never a wrong number,
+if asked): set `Supernet.lean = False` to differentiate through a training step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+aten = torch.ops.aten
+
+
+@dataclass
+class Stage:
+    """[ReLU] -> convs -> BatchNorm2d(affine=False), or [ReLU] -> pool -> BatchNorm2d."""
+
+    relu: bool
+    convs: tuple[nn.Conv2d, ...]
+    bn: nn.BatchNorm2d
+    pool: nn.Module | None = None
+
+
+def _bn_factor(bn: nn.BatchNorm2d) -> float:
+    """nn.BatchNorm2d's running-average factor for this step (it counts the step)."""
+    bn.num_batches_tracked.add_(1)
+    if bn.momentum is None:  # cumulative moving average
+        return 1.0 / float(bn.num_batches_tracked)
+    return bn.momentum
+
+
+def _conv(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor) -> torch.Tensor:
+    return F.conv2d(x, weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
+def _pool(x: torch.Tensor, pool: nn.Module, indices: bool = False):
+    if isinstance(pool, nn.MaxPool2d):
+        return F.max_pool2d(
+            x, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode, indices
+        )
+    return F.avg_pool2d(
+        x,
+        pool.kernel_size,
+        pool.stride,
+        pool.padding,
+        pool.ceil_mode,
+        pool.count_include_pad,
+        pool.divisor_override,
+    )
+
+
+def _pool_backward(grad: torch.Tensor, x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
+    pair = nn.modules.utils._pair
+    if isinstance(pool, nn.MaxPool2d):
+        _, indices = _pool(x, pool, indices=True)
+        return aten.max_pool2d_with_indices_backward(
+            grad,
+            x,
+            pair(pool.kernel_size),
+            pair(pool.stride),
+            pair(pool.padding),
+            pair(pool.dilation),
+            pool.ceil_mode,
+            indices,
+        )
+    return aten.avg_pool2d_backward(
+        grad,
+        x,
+        pair(pool.kernel_size),
+        pair(pool.stride),
+        pair(pool.padding),
+        pool.ceil_mode,
+        pool.count_include_pad,
+        pool.divisor_override,
+    )
+
+
+class _StageFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, stage: Stage, *weights: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        h = F.relu(x) if stage.relu else x
+        if stage.pool is not None:
+            h = _pool(h, stage.pool)
+        for conv, w in zip(stage.convs, weights, strict=True):
+            h = _conv(h, conv, w)
+        bn = stage.bn
+        y, _, invstd = aten.native_batch_norm(
+            h, None, None, bn.running_mean, bn.running_var, True, _bn_factor(bn), bn.eps
+        )
+        ctx.stage = stage
+        ctx.save_for_backward(x, y, invstd, *weights)
+        return y
+
+    @staticmethod
+    @once_differentiable  # nascli needs no gradient of a gradient here (order=2 uses differences)
+    def backward(ctx, grad_y: torch.Tensor):  # type: ignore[override]
+        x, y, invstd, *weights = ctx.saved_tensors
+        stage: Stage = ctx.stage
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[2:]
+        # The batch-norm gradient in terms of its output y = (h - mean) * invstd: the native
+        # backward of a batch-norm with mean 0 and invstd 1 applied to y, scaled by invstd.
+        ones, zeros = torch.ones_like(invstd), torch.zeros_like(invstd)
+        grad_y = grad_y.contiguous(memory_format=_format(y))
+        grad = aten.native_batch_norm_backward(
+            grad_y, y, None, None, None, zeros, ones, True, stage.bn.eps, [True, False, False]
+        )[0] * invstd.view(1, -1, 1, 1)
+        # Recompute the inputs of the convs (everything before the last one).
+        r = F.relu(x) if stage.relu else x
+        inputs = [_pool(r, stage.pool) if stage.pool is not None else r]
+        for conv, w in zip(stage.convs[:-1], weights[:-1], strict=True):
+            inputs.append(_conv(inputs[-1], conv, w))
+        grads_w: list[torch.Tensor | None] = [None] * len(weights)
+        for i in reversed(range(len(stage.convs))):
+            conv, w = stage.convs[i], weights[i]
+            need_in = need_x or any(need_w[:i])
+            if not (need_in or need_w[i]):
+                return (None, None, *grads_w)
+            grad, grads_w[i], _ = aten.convolution_backward(
+                grad,
+                inputs[i],
+                w,
+                None,
+                conv.stride,
+                conv.padding,
+                conv.dilation,
+                False,
+                [0, 0],
+                conv.groups,
+                [need_in, need_w[i], False],
+            )
+        if not need_x:
+            return (None, None, *grads_w)
+        if stage.pool is not None:
+            grad = _pool_backward(grad, r, stage.pool)
+        if stage.relu:
+            grad = aten.threshold_backward(grad, x, 0.0)
+        return (grad, None, *grads_w)
+
+
+def _format(t: torch.Tensor) -> torch.memory_format:
+    return (
+        torch.channels_last
+        if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+        else torch.contiguous_format
+    )
+
+
+def _is_bn(m: nn.Module) -> bool:
+    return isinstance(m, nn.BatchNorm2d) and not m.affine and m.track_running_stats
+
+
+def _is_plain_conv(m: nn.Module) -> bool:
+    return (
+        isinstance(m, nn.Conv2d)
+        and m.bias is None
+        and m.padding_mode == "zeros"
+        and not isinstance(m.padding, str)
+    )
+
+
+def stages_of(op: nn.Module, relu_first: bool) -> list[Stage] | None:
+    """The op as a list of stages (its leading ReLU given by `relu_first`), or None when it is not
+    one of the known [ReLU] conv... BN / pool BN patterns."""
+    mods = list(op) if isinstance(op, nn.Sequential) else [op]
+    # The search pools: Sequential(pool, BatchNorm2d(affine=False)).
+    if len(mods) == 2 and isinstance(mods[0], nn.MaxPool2d | nn.AvgPool2d) and _is_bn(mods[1]):
+        pool = mods[0]
+        if isinstance(pool, nn.MaxPool2d) and pool.return_indices:
+            return None
+        return [Stage(relu_first, (), mods[1], pool)]
+    stages, relu, convs = [], relu_first, []
+    for m in mods:
+        if isinstance(m, nn.ReLU):
+            if convs or relu:
+                return None
+            relu = True
+        elif _is_plain_conv(m):
+            convs.append(m)
+        elif _is_bn(m) and convs:
+            stages.append(Stage(relu, tuple(convs), m))
+            relu, convs = False, []
+        else:
+            return None
+    return stages if stages and not convs and not relu else None
+
+
+def run_stages(stages: Sequence[Stage], x: torch.Tensor) -> torch.Tensor:
+    for stage in stages:
+        x = _StageFunction.apply(x, stage, *(c.weight for c in stage.convs))
+    return x

@@ -1,0 +1,241 @@
+"""Memory-lean supernet training: lean stages and pruned steps change nothing but what is kept."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nascli.oneshot import module as oneshot_module
+from nascli.oneshot import supernet
+from nascli.oneshot.lean import stages_of
+from nascli.oneshot.module import BilevelModule, no_grad_for
+from nascli.spaces.darts import DartsSpace
+from nascli.spaces.darts_ops import OPS, FactorizedReduce
+from nascli.spaces.mobilenet_net import MBConv
+from nascli.spaces.nb201 import NB201Space
+
+
+def _supernet(name: str):
+    if name == "darts":
+        return DartsSpace(search_channels=4, search_layers=3).supernet((3, 12, 12), 10)
+    if name == "pcdarts":
+        return DartsSpace(search_channels=4, search_layers=3).supernet((3, 12, 12), 10, 2)
+    return NB201Space(channels=4, cells_per_stage=1).supernet((3, 12, 12), 10)
+
+
+def _pass(net, x, y):
+    F.cross_entropy(net(x), y).backward()
+    grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in net.parameters()]
+    return grads, [b.clone() for b in net.buffers()]
+
+
+@pytest.mark.parametrize("name", ["darts", "pcdarts", "nb201"])
+@pytest.mark.parametrize("method", ["softmax", "gumbel"])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_lean_stages_give_the_same_gradients_and_statistics_as_plain_modules(name, method, layout):
+    torch.manual_seed(0)
+    base = _supernet(name).double().to(memory_format=layout)
+    x = torch.randn(6, 3, 12, 12, dtype=torch.double).contiguous(memory_format=layout)
+    y = torch.randint(0, 10, (6,))
+    results = []
+    for lean in (True, False):
+        net = copy.deepcopy(base)
+        net.lean, net.method, net.tau = lean, method, 1.0
+        torch.manual_seed(1)  # the same Gumbel draws
+        results.append(_pass(net, x, y))
+    (g_lean, b_lean), (g_plain, b_plain) = results
+    assert any(g.abs().sum() > 0 for g in g_lean)
+    for a, b in zip(g_lean, g_plain, strict=True):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+    for a, b in zip(b_lean, b_plain, strict=True):  # running means, variances and step counts
+        assert torch.allclose(a.double(), b.double(), rtol=1e-12, atol=1e-15)
+
+
+def _saved_bytes(net, x, y) -> int:
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = F.cross_entropy(net(x), y)
+    loss.backward()
+    return sum(storages.values())
+
+
+def test_lean_stages_keep_less_than_half_for_backward():
+    torch.manual_seed(0)
+    net = DartsSpace(search_channels=8, search_layers=3).supernet((3, 16, 16), 10)
+    x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,))
+    lean = _saved_bytes(net, x, y)
+    net.lean = False
+    plain = _saved_bytes(net, x, y)
+    assert lean < 0.5 * plain, (lean, plain)
+
+
+def test_pruned_steps_keep_less_than_full_ones():
+    torch.manual_seed(0)
+    net = DartsSpace(search_channels=8, search_layers=3).supernet((3, 16, 16), 10)
+    x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,))
+    full = _saved_bytes(net, x, y)
+    with no_grad_for(net.weight_parameters()):
+        arch_step = _saved_bytes(net, x, y)
+    with no_grad_for(net.arch_parameters()):
+        weight_step = _saved_bytes(net, x, y)
+    assert arch_step < full and weight_step < full
+    assert all(p.requires_grad for p in net.parameters())  # restored
+
+
+def test_stages_cover_the_darts_and_nb201_ops_and_nothing_else():
+    def stages(op):
+        first = isinstance(op, nn.Sequential) and isinstance(op[0], nn.ReLU)
+        return stages_of(nn.Sequential(*list(op)[1:]) if first else op, first)
+
+    assert len(stages(OPS["sep_conv_3x3"](4, 1, False))) == 2
+    assert len(stages(OPS["dil_conv_5x5"](4, 2, False))) == 1
+    assert len(stages(OPS["conv_7x1_1x7"](4, 1, False))[0].convs) == 2
+    pool = nn.Sequential(OPS["max_pool_3x3"](4, 1, False), nn.BatchNorm2d(4, affine=False))
+    assert stages(pool)[0].pool is not None
+    # Affine batch-norms (child networks), skips, reductions and MBConv blocks run as modules.
+    assert stages(OPS["sep_conv_3x3"](4, 1, True)) is None
+    assert stages(nn.Identity()) is None
+    assert stages(FactorizedReduce(4, 4, affine=False)) is None
+    assert stages(MBConv(4, 4, 3, 3, 1)) is None
+    assert stages(OPS["max_pool_3x3"](4, 1, False)) is None  # no batch-norm after it
+
+
+def test_lean_stages_step_aside_under_autocast_and_in_eval():
+    torch.manual_seed(0)
+    net = _supernet("darts")
+    x, y = torch.randn(4, 3, 12, 12), torch.randint(0, 10, (4,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = F.cross_entropy(net(x), y)
+    loss.backward()
+    assert all(p.grad is not None for p in net.alphas.values())
+    net.eval()
+    with torch.no_grad():
+        out = net(x)
+    net.lean = False
+    with torch.no_grad():
+        assert torch.equal(out, net(x))
+
+
+@pytest.mark.parametrize("name", ["darts", "nb201"])
+def test_recomputed_cells_count_batch_norm_statistics_once(name):
+    results = []
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        net = _supernet(name)
+        net.recompute = recompute
+        x, y = torch.randn(4, 3, 12, 12), torch.randint(0, 10, (4,))
+        results.append(_pass(net, x, y))
+    (g_a, b_a), (g_b, b_b) = results
+    for a, b in zip(g_a, g_b, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    for a, b in zip(b_a, b_b, strict=True):
+        assert torch.allclose(a.double(), b.double(), atol=1e-6)
+
+
+def _train_bilevel(monkeypatch, prune: bool, method: str):
+    """Three first-order bilevel steps through Lightning: (parameters and buffers before, after)."""
+    import pytorch_lightning as pl
+
+    if not prune:
+        monkeypatch.setattr(oneshot_module, "no_grad_for", lambda params: contextlib.nullcontext())
+    torch.manual_seed(0)
+    space = DartsSpace(search_channels=4, search_layers=3)
+    net = space.supernet((1, 8, 8), 10).double()
+    module = BilevelModule(
+        net,
+        space,
+        functools.partial(torch.optim.SGD, lr=0.05, momentum=0.9, weight_decay=3e-4),
+        None,
+        functools.partial(torch.optim.Adam, lr=0.01, betas=(0.5, 0.999), weight_decay=1e-3),
+        method=method,
+    )
+    g = torch.Generator().manual_seed(0)
+
+    def batch():
+        return torch.randn(8, 1, 8, 8, generator=g, dtype=torch.double), torch.randint(
+            0, 10, (8,), generator=g
+        )
+
+    class Batches:  # an iterable of (weight batch, architecture batch) pairs, like PairedLoader
+        pairs = [(batch(), batch()) for _ in range(3)]
+
+        def __iter__(self):
+            return iter(self.pairs)
+
+        def __len__(self):
+            return len(self.pairs)
+
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        precision="64-true",
+    )
+    start = [t.detach().clone() for t in (*net.parameters(), *net.buffers())]
+    torch.manual_seed(3)
+    trainer.fit(module, train_dataloaders=Batches())
+    return start, [t.detach().clone() for t in (*net.parameters(), *net.buffers())]
+
+
+@pytest.mark.parametrize("method", ["softmax", "gumbel"])
+def test_pruned_bilevel_steps_end_where_full_gradient_steps_do(monkeypatch, method):
+    pruned = _train_bilevel(monkeypatch, True, method)
+    full = _train_bilevel(monkeypatch, False, method)
+    for a, b in zip(pruned[1], full[1], strict=True):
+        assert torch.allclose(a.double(), b.double(), rtol=1e-9, atol=1e-12)
+    start, end = pruned
+    assert not torch.equal(start[0], end[0])  # the weights moved
+    alphas = [i for i, p in enumerate(start) if p.dim() == 2 and p.shape[-1] == 8]
+    assert alphas and all(not torch.equal(start[i], end[i]) for i in alphas)
+
+
+def test_the_unrolled_second_order_step_is_the_same_with_lean_stages():
+    from nascli.oneshot.module import unrolled_backward
+
+    torch.manual_seed(0)
+    base = NB201Space(channels=4, cells_per_stage=1).supernet((1, 8, 8), 10).double()
+    g = torch.Generator().manual_seed(0)
+    train, val = (
+        (torch.randn(8, 1, 8, 8, generator=g, dtype=torch.double), torch.randint(0, 10, (8,)))
+        for _ in range(2)
+    )
+    grads = []
+    for lean in (True, False):
+        net = copy.deepcopy(base)
+        net.lean = lean
+        opt = torch.optim.SGD(net.weight_parameters(), lr=0.5, momentum=0.9, weight_decay=3e-4)
+
+        def loss_fn(batch, net=net):
+            logits = net(batch[0])
+            return F.cross_entropy(logits, batch[1]), logits
+
+        unrolled_backward(net, loss_fn, opt, train, val)
+        grads.append(net.alphas["cell"].grad.clone())
+    assert grads[0].abs().sum() > 0
+    assert torch.allclose(grads[0], grads[1], rtol=1e-8, atol=1e-12)
+
+
+def test_a_gradient_of_a_lean_gradient_is_an_error_not_a_wrong_number():
+    torch.manual_seed(0)
+    net = _supernet("nb201")
+    x, y = torch.randn(4, 3, 12, 12), torch.randint(0, 10, (4,))
+    edge = next(m for m in net.modules() if isinstance(m, supernet.MixedEdge))
+    weight = next(p for p in edge.parameters() if p.dim() == 4)  # a conv run as a stage
+    loss = F.cross_entropy(net(x), y)
+    (g,) = torch.autograd.grad(loss, [weight], create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        g.sum().backward()
