@@ -248,15 +248,23 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     workers = 1 if cfg.search.get("workers") is None else int(cfg.search.workers)
     if workers < 1:
         raise NascliError(f"search.workers={workers} must be 1 or more")
-    if workers > 1 and (getattr(estimator, "rungs", None) or prepare is not None):
+    # executor=local: a pool of worker processes when workers > 1; executor=ray: Ray actors.
+    make_pool = instantiate(cfg.get("executor") or LOCAL_EXECUTOR, "executor")
+    pooled = workers > 1 or getattr(getattr(make_pool, "func", None), "remote", False)
+    pool_name = f"search.workers={workers}" if workers > 1 else "executor=ray"
+    if pooled and (getattr(estimator, "rungs", None) or prepare is not None):
         raise NascliError(
-            f"search.workers={workers} does not combine with estimator=hyperband or "
-            "estimator=supernet yet; set search.workers=1"
+            f"{pool_name} does not combine with estimator=hyperband or "
+            "estimator=supernet yet; set search.workers=1 (and executor=local)"
         )
-    if workers > 1 and not getattr(strategy, "asynchronous", True):
+    if pooled and not getattr(strategy, "asynchronous", True):
         raise NascliError(
-            f"search.workers={workers}: this strategy must hear each result before its next "
-            "proposal; set search.workers=1"
+            f"{pool_name}: this strategy must hear each result before its next "
+            "proposal; set search.workers=1 (and executor=local)"
+        )
+    if pooled and hasattr(make_pool.func, "prepare"):  # executor=ray: connect before any trial
+        make_pool.func.prepare(
+            workers, int(cfg.search.get("worker_threads") or 1), **make_pool.keywords
         )
     if prepare is not None:
         prepare(space, data, cfg.seed, run.path)
@@ -319,15 +327,15 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
                     )
                 return None
 
-            if workers > 1:
+            if pooled:
                 stop_reason, error = _run_parallel(
-                    cfg, workers, history, next_arch, objective, budget_spent, finished
+                    cfg, make_pool, workers, history, next_arch, objective, budget_spent, finished
                 )
                 if error is not None:
                     status = "failed"
             # Numbered after the last one recorded: a parallel run's history may have gaps.
             trial = max((int(r["trial"]) for r in history), default=-1)
-            while workers == 1 and len(history) < trials:
+            while not pooled and len(history) < trials:
                 trial += 1
                 if (spent := budget_spent()) is not None:
                     stop_reason = spent
@@ -401,17 +409,20 @@ def _seconds_before(run: RunDir, history: list[dict[str, Any]], workers: int) ->
         return trial_seconds / workers
 
 
-def _run_parallel(
-    cfg, workers: int, history, next_arch, objective: str, budget_spent, finished
-) -> tuple[str, str | None]:
-    """Keep `workers` trials running until search.trials have finished or a budget is spent;
-    returns (stop_reason, error). Trials are numbered as they are proposed and recorded as they
-    finish, so the history may list them out of order."""
-    from nascli.parallel import TrialPool
+# Runs from before the executor group existed: local worker processes.
+LOCAL_EXECUTOR = OmegaConf.create({"_target_": "nascli.parallel.TrialPool", "_partial_": True})
 
+
+def _run_parallel(
+    cfg, make_pool, workers: int, history, next_arch, objective: str, budget_spent, finished
+) -> tuple[str, str | None]:
+    """Keep `workers` trials running on the pool `make_pool(container, workers, threads)` builds
+    (the `executor`) until search.trials have finished or a budget is spent; returns
+    (stop_reason, error). Trials are numbered as they are proposed and recorded as they finish,
+    so the history may list them out of order."""
     container = OmegaConf.to_container(cfg, resolve=True)
     threads = int(cfg.search.get("worker_threads") or 1)
-    pool = TrialPool(container, workers, threads)
+    pool = make_pool(container, workers, threads)
     running: dict[Any, int] = {}
     arch_of: dict[int, str] = {}
     broken = False
@@ -459,7 +470,7 @@ def _run_parallel(
                     error, stop_reason = failure, "max_failures"
             if broken and not running:
                 pool.close(now=True)
-                pool, broken = TrialPool(container, workers, threads), False
+                pool, broken = make_pool(container, workers, threads), False
             if error is not None and not running:
                 break
         interrupted = False

@@ -22,6 +22,7 @@ RESUMABLE_KEYS = (
     "search.max_failures",
     "search.workers",
     "search.worker_threads",
+    "executor",
     "format",
 )
 
@@ -88,7 +89,7 @@ def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resum
         o
         for o in overrides
         if _override_key(o) not in ("resume", *RESUMABLE_KEYS)
-        and not _override_key(o).startswith("hydra.")
+        and not _override_key(o).startswith(("hydra.", "executor."))
     ]
     if changed:
         raise NascliError(
@@ -106,7 +107,7 @@ def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resum
     if cfg.get("search") is None or cfg.get("strategy") is None:
         raise NascliError(f"resume={resume}: {CONFIG} is not the config of a search")
     for key in RESUMABLE_KEYS:
-        if any(_override_key(o) == key for o in overrides):
-            OmegaConf.update(cfg, key, OmegaConf.select(current, key), force_add=True)
+        if any(_override_key(o).split(".")[0] == key or _override_key(o) == key for o in overrides):
+            OmegaConf.update(cfg, key, OmegaConf.select(current, key), merge=False, force_add=True)
     cfg.resume = str(run)
     return Resumed(cfg, choices, read_history(run))
