@@ -40,7 +40,7 @@ def one_setting(
     import torch.nn.functional as F
 
     from nascli.oneshot import supernet
-    from nascli.oneshot.module import no_grad_for
+    from nascli.oneshot.lean import no_grad_for
     from nascli.spaces.darts import DartsSpace
 
     reference = variant == "reference"

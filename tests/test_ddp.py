@@ -157,3 +157,36 @@ def test_ddp_is_refused_under_multirun_before_any_job_starts(nas, tmp_path):
 def test_retraining_refuses_ddp_with_a_one_line_error(nas, tmp_path):
     out = nas("train", "arch=DARTS_V2", "space=darts", *DDP_CPU, f"hydra.run.dir={tmp_path}/t")
     assert_one_line_error(out, "trainer=ddp")
+
+
+def test_sweep_jobs_on_one_multi_gpu_host_take_a_gpu_each():
+    from omegaconf import OmegaConf
+
+    from nascli.distributed import spread_jobs_over_gpus
+
+    def cfg(**trainer):
+        return OmegaConf.create(
+            {
+                "trainer": {"accelerator": "gpu", "devices": 1, **trainer},
+                "hardware": {"device": "cuda"},
+            }
+        )
+
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    chosen = []
+    for job in range(5):
+        c = cfg()
+        chosen.append(spread_jobs_over_gpus(c, joblib, job, 4))
+        assert list(c.trainer.devices) == [chosen[-1]]
+        assert c.hardware.device == f"cuda:{chosen[-1]}"
+    assert chosen == [0, 1, 2, 3, 0]
+    # One GPU visible (SLURM, Ray), another launcher, CPU training or named devices: unchanged.
+    for c, target, gpus in (
+        (cfg(), joblib, 1),
+        (cfg(), "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher", 4),
+        (cfg(accelerator="cpu"), joblib, 4),
+        (cfg(devices=[2]), joblib, 4),
+    ):
+        before = OmegaConf.to_container(c)
+        assert spread_jobs_over_gpus(c, target, 3, gpus) is None
+        assert OmegaConf.to_container(c) == before

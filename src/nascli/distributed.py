@@ -48,3 +48,42 @@ def check_ddp(cfg: Any, multirun: bool, oneshot: bool) -> None:
             "strategy.order=2 with trainer=ddp: the unrolled step needs the whole batch's weight "
             "gradient on every rank; use strategy.order=1, or trainer=gpu on one device"
         )
+
+
+def spread_jobs_over_gpus(cfg: Any, launcher_target: str, job_num: int, gpus: int) -> int | None:
+    """Sweep jobs that share one multi-GPU host (hydra/launcher=local runs them as parallel
+    processes there): job n trains on GPU n mod `gpus`, through trainer.devices=[k] and, for
+    hardware=gpu, hardware.device=cuda:k. Launchers that give each job its own devices (SLURM,
+    Ray: CUDA_VISIBLE_DEVICES) leave one GPU visible, and a config that names its devices is kept.
+    Returns the GPU chosen, or None."""
+    from omegaconf import open_dict
+
+    trainer = cfg.get("trainer") or {}
+    if gpus < 2 or "joblib" not in launcher_target.lower():
+        return None
+    if str(trainer.get("accelerator")) not in ("gpu", "cuda") or str(trainer.get("devices")) != "1":
+        return None
+    k = job_num % gpus
+    with open_dict(cfg):
+        cfg.trainer.devices = [k]
+        hardware = cfg.get("hardware") or {}
+        if str(hardware.get("device", "")) == "cuda":
+            cfg.hardware.device = f"cuda:{k}"
+    return k
+
+
+def place_sweep_job(cfg: Any, hydra_cfg: Any) -> None:
+    """spread_jobs_over_gpus for this job of a multirun, with this host's GPU count."""
+    from hydra.types import RunMode
+
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    import logging
+
+    import torch
+
+    target = str(hydra_cfg.launcher.get("_target_", ""))
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    k = spread_jobs_over_gpus(cfg, target, int(hydra_cfg.job.num), gpus)
+    if k is not None:
+        logging.getLogger("nascli").info("sweep job %s on GPU %d of %d", hydra_cfg.job.num, k, gpus)

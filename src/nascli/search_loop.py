@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from nascli.config import instantiate
-from nascli.distributed import check_ddp, is_rank_zero
+from nascli.distributed import check_ddp, is_rank_zero, place_sweep_job
 from nascli.errors import NascliError
 from nascli.hardware.constraints import ConstrainedProposer
 from nascli.oneshot.loop import is_oneshot, run_oneshot
@@ -154,6 +154,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     logging.captureWarnings(True)
     hydra_cfg = HydraConfig.get()
     check_ddp(cfg, hydra_cfg.mode == RunMode.MULTIRUN, is_oneshot(cfg))
+    place_sweep_job(cfg, hydra_cfg)
     # Under trainer=ddp every rank runs this; only rank 0 writes the run directory.
     run = RunDir(hydra_cfg.runtime.output_dir, write=is_rank_zero())
     history: list[dict[str, Any]] = []

@@ -339,7 +339,10 @@ def ensemble_accuracy(nets: list[torch.nn.Module], data: Any) -> float:
 
 
 def run_train(cfg: DictConfig) -> dict[str, Any]:
+    from nascli.distributed import place_sweep_job
+
     hydra_cfg = HydraConfig.get()
+    place_sweep_job(cfg, hydra_cfg)
     # Library warnings belong in the job log (conf/hydra/default.yaml routes py.warnings there).
     logging.captureWarnings(True)
     run = RunDir(hydra_cfg.runtime.output_dir)

@@ -50,6 +50,8 @@ class SupernetEstimator:
         torch.manual_seed(seed)
         net = space.supernet(data.input_shape, data.num_classes)
         module = PathModule(net, space, self.optimizer, self.scheduler, self.grad_clip, seed)
+        if self.trainer.get("channels_last"):
+            module.use_channels_last()
         own = run_dir / CHECKPOINT
         source = _checkpoint_file(self.checkpoint) if self.checkpoint else own
         if source.exists():

@@ -19,7 +19,8 @@ if asked): set `Supernet.lean = False` to differentiate through a training step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -207,3 +208,19 @@ def run_stages(stages: Sequence[Stage], x: torch.Tensor) -> torch.Tensor:
     for stage in stages:
         x = _StageFunction.apply(x, stage, *(c.weight for c in stage.convs))
     return x
+
+
+@contextmanager
+def no_grad_for(params: Iterable[torch.nn.Parameter]) -> Iterator[None]:
+    """Leave `params` out of autograd for the block. A step that will not use their gradients
+    then neither computes them nor keeps the activations only they need: the first-order
+    architecture step skips every weight gradient (and the convolutions keep no inputs for them),
+    the weight step every alpha gradient (and the mixed sums keep no op outputs for it)."""
+    params = [p for p in params if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytorch_lightning as pl
@@ -21,26 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from nascli.lit.classifier import DivergedError
+from nascli.oneshot.lean import no_grad_for
 from nascli.oneshot.supernet import Supernet
 from nascli.spaces.base import Space
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-@contextmanager
-def no_grad_for(params: Iterable[torch.nn.Parameter]) -> Iterator[None]:
-    """Leave `params` out of autograd for the block. A step that will not use their gradients
-    then neither computes them nor keeps the activations only they need: the first-order
-    architecture step skips every weight gradient (and the convolutions keep no inputs for them),
-    the weight step every alpha gradient (and the mixed sums keep no op outputs for it)."""
-    params = [p for p in params if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 class OneShotModule(pl.LightningModule):

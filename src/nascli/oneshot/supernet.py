@@ -61,6 +61,17 @@ def _split_relu(op: nn.Module) -> tuple[nn.Module, bool]:
     return op, False
 
 
+def use_stages(module: nn.Module, x: torch.Tensor) -> bool:
+    """Whether `module` (lean, in training) runs its ops as lean stages for this input: only in
+    a pass that will go backward, and not under autocast (stages run in the input's dtype)."""
+    return (
+        module.lean
+        and module.training
+        and torch.is_grad_enabled()
+        and not torch.is_autocast_enabled(x.device.type)
+    )
+
+
 class MixedEdge(nn.Module):
     """All candidate ops of one edge. The ops that begin with ReLU (the convolutions) share one
     ReLU of the input, computed once: the same result, with one activation kept for backward
@@ -93,8 +104,7 @@ class MixedEdge(nn.Module):
         self, x: torch.Tensor, weights: torch.Tensor | None, choices: Sequence[int] | None
     ) -> torch.Tensor:
         run = [i for i in range(len(self.ops)) if i != self.none] if choices is None else choices
-        lean = self.lean and self.training and torch.is_grad_enabled()
-        lean = lean and not torch.is_autocast_enabled(x.device.type)
+        lean = use_stages(self, x)
         staged = [lean and self.stages[i] is not None for i in run]
         needs_relu = any(self.relu_first[i] and not s for i, s in zip(run, staged, strict=True))
         relu = F.relu(x) if needs_relu else None
@@ -193,13 +203,13 @@ class Supernet(nn.Module):
 
     @property
     def lean(self) -> bool:
-        return all(edge.lean for edge in self.modules() if isinstance(edge, MixedEdge))
+        return all(m.lean for m in self.modules() if isinstance(m, MixedEdge | DartsSearchCell))
 
     @lean.setter
     def lean(self, value: bool) -> None:
-        for edge in self.modules():
-            if isinstance(edge, MixedEdge):
-                edge.lean = value
+        for m in self.modules():
+            if isinstance(m, MixedEdge | DartsSearchCell):
+                m.lean = value
 
     def run_cell(self, cell: nn.Module, *args: object) -> torch.Tensor:
         if self.recompute and self.training and torch.is_grad_enabled():
@@ -311,9 +321,16 @@ class DartsSearchCell(SearchCell):
             else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False)
         )
         self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
+        self.lean = True
+        self.pre_stages = [stages_of(p, False) for p in (self.preprocess0, self.preprocess1)]
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, plan: CellPlan) -> torch.Tensor:
-        states = self.run([self.preprocess0(s0), self.preprocess1(s1)], plan)
+        inputs = []
+        for pre, stages, x in zip(
+            (self.preprocess0, self.preprocess1), self.pre_stages, (s0, s1), strict=True
+        ):
+            inputs.append(run_stages(stages, x) if stages and use_stages(self, x) else pre(x))
+        states = self.run(inputs, plan)
         return torch.cat(states[-self.steps :], dim=1)
 
 
