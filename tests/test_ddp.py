@@ -190,3 +190,22 @@ def test_sweep_jobs_on_one_multi_gpu_host_take_a_gpu_each():
         before = OmegaConf.to_container(c)
         assert spread_jobs_over_gpus(c, target, 3, gpus) is None
         assert OmegaConf.to_container(c) == before
+
+
+def test_local_trial_workers_take_one_gpu_each_on_a_multi_gpu_host():
+    import multiprocessing
+
+    from omegaconf import OmegaConf
+
+    from nascli.distributed import take_gpu
+    from nascli.parallel import worker_slots
+
+    slots = worker_slots(multiprocessing.get_context("spawn"), 3)
+    taken = sorted(slots.get(timeout=10) for _ in range(3))
+    assert taken == [0, 1, 2]
+    gpus = []
+    for slot in taken:
+        cfg = OmegaConf.create({"trainer": {"accelerator": "gpu", "devices": 1}, "hardware": {}})
+        gpus.append(take_gpu(cfg, slot, 2))
+        assert list(cfg.trainer.devices) == [gpus[-1]]
+    assert gpus == [0, 1, 0]

@@ -50,26 +50,40 @@ def check_ddp(cfg: Any, multirun: bool, oneshot: bool) -> None:
         )
 
 
-def spread_jobs_over_gpus(cfg: Any, launcher_target: str, job_num: int, gpus: int) -> int | None:
-    """Sweep jobs that share one multi-GPU host (hydra/launcher=local runs them as parallel
-    processes there): job n trains on GPU n mod `gpus`, through trainer.devices=[k] and, for
-    hardware=gpu, hardware.device=cuda:k. Launchers that give each job its own devices (SLURM,
-    Ray: CUDA_VISIBLE_DEVICES) leave one GPU visible, and a config that names its devices is kept.
+def take_gpu(cfg: Any, index: int, gpus: int) -> int | None:
+    """Processes that share one host with several GPUs: process `index` trains on GPU
+    index mod `gpus`, through trainer.devices=[k] and, for hardware=gpu, hardware.device=cuda:k.
+    Only for one-device GPU training; a config that names its devices is kept, and so is a host
+    that shows one GPU (SLURM and Ray give each job or actor its own: CUDA_VISIBLE_DEVICES).
     Returns the GPU chosen, or None."""
     from omegaconf import open_dict
 
     trainer = cfg.get("trainer") or {}
-    if gpus < 2 or "joblib" not in launcher_target.lower():
+    if gpus < 2:
         return None
     if str(trainer.get("accelerator")) not in ("gpu", "cuda") or str(trainer.get("devices")) != "1":
         return None
-    k = job_num % gpus
+    k = index % gpus
     with open_dict(cfg):
         cfg.trainer.devices = [k]
         hardware = cfg.get("hardware") or {}
         if str(hardware.get("device", "")) == "cuda":
             cfg.hardware.device = f"cuda:{k}"
     return k
+
+
+def spread_jobs_over_gpus(cfg: Any, launcher_target: str, job_num: int, gpus: int) -> int | None:
+    """Sweep jobs that share one multi-GPU host (hydra/launcher=local runs them as parallel
+    processes there): job n takes GPU n mod `gpus` (take_gpu). Other launchers place their jobs."""
+    if "joblib" not in launcher_target.lower():
+        return None
+    return take_gpu(cfg, job_num, gpus)
+
+
+def visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def place_sweep_job(cfg: Any, hydra_cfg: Any) -> None:
@@ -80,10 +94,8 @@ def place_sweep_job(cfg: Any, hydra_cfg: Any) -> None:
         return
     import logging
 
-    import torch
-
     target = str(hydra_cfg.launcher.get("_target_", ""))
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    gpus = visible_gpus()
     k = spread_jobs_over_gpus(cfg, target, int(hydra_cfg.job.num), gpus)
     if k is not None:
         logging.getLogger("nascli").info("sweep job %s on GPU %d of %d", hydra_cfg.job.num, k, gpus)

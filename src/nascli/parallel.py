@@ -18,19 +18,25 @@ from typing import Any
 _WORKER: dict[str, Any] = {}
 
 
-def worker_parts(container: dict[str, Any], threads: int | None) -> dict[str, Any]:
+def worker_parts(
+    container: dict[str, Any], threads: int | None, slot: int | None = None, gpus: int = 0
+) -> dict[str, Any]:
     """What a worker process evaluates with, built from a run's resolved config: cfg, space,
-    data (set up), estimator and hardware. Also used by `nas bench build`'s workers."""
+    data (set up), estimator and hardware. Also used by `nas bench build`'s workers. Worker
+    `slot` of a host with `gpus` GPUs trains on GPU slot mod gpus (take_gpu)."""
     import torch
     from omegaconf import OmegaConf
 
     from nascli.config import instantiate
+    from nascli.distributed import take_gpu
 
     if threads:
         torch.set_num_threads(threads)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
     cfg = OmegaConf.create(container)
+    if slot is not None:
+        take_gpu(cfg, slot, gpus)
     data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=cfg.estimator.batch_size)
     data.setup()
     return {
@@ -44,14 +50,14 @@ def worker_parts(container: dict[str, Any], threads: int | None) -> dict[str, An
     }
 
 
-def _setup(container: dict[str, Any], threads: int) -> None:
+def _setup(container: dict[str, Any], threads: int, slots: Any, gpus: int) -> None:
     # Ctrl-C and a cluster's signals reach every process of the job: the main process stops the
     # search and ends the workers itself.
     from nascli.search_loop import STOP_SIGNALS
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
-    _WORKER.update(worker_parts(container, threads))
+    _WORKER.update(worker_parts(container, threads, slots.get(), gpus))
 
 
 def _trial(trial: int, arch: str, objective: str) -> dict[str, Any]:
@@ -63,15 +69,27 @@ def _trial(trial: int, arch: str, objective: str) -> dict[str, Any]:
     )
 
 
+def worker_slots(context: Any, workers: int) -> Any:
+    """A queue of the numbers 0..workers-1: each worker takes one as it starts (its GPU)."""
+    slots = context.Queue()
+    for i in range(workers):
+        slots.put(i)
+    return slots
+
+
 class TrialPool:
-    """N spawned worker processes evaluating (trial, arch) pairs."""
+    """N spawned worker processes evaluating (trial, arch) pairs; on a host with several GPUs,
+    worker i trains on GPU i mod their number."""
 
     def __init__(self, container: dict[str, Any], workers: int, threads: int) -> None:
+        from nascli.distributed import visible_gpus
+
+        context = multiprocessing.get_context("spawn")
         self.pool = cf.ProcessPoolExecutor(
             workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_setup,
-            initargs=(container, threads),
+            initargs=(container, threads, worker_slots(context, workers), visible_gpus()),
         )
 
     def submit(self, trial: int, arch: str, objective: str) -> cf.Future:
