@@ -317,7 +317,7 @@ def test_one_shot_resume_continues_from_the_last_epoch_checkpoint(nas, tmp_path)
 def test_strategy_brings_its_space_but_a_named_space_wins(nas):
     darts = nas("search", "strategy=darts", "--cfg", "job")
     assert "nascli.spaces.darts.DartsSpace" in darts.stdout
-    assert "epochs: 8" in darts.stdout  # the digits preset of the one-shot schedule
+    assert "epochs: 12" in darts.stdout  # the digits preset of the one-shot schedule
     nb201 = nas("search", "strategy=darts", "space=nb201", "--cfg", "job")
     assert "nascli.spaces.nb201.NB201Space" in nb201.stdout
 

@@ -211,6 +211,22 @@ def test_nsga2_evolves_generations_and_resumes_exactly():
         NSGA2(space, objectives=["val_acc"])
 
 
+def test_nsga2_spends_no_trial_on_an_architecture_it_evaluated_already():
+    space = NB201Space()
+    proposals = []
+    a = NSGA2(space, seed=0, objectives=["val_acc", "latency_ms"], population=4)
+    for _ in range(40):  # small generations converge: children repeat their parents often
+        arch = a.ask()
+        proposals.append(arch)
+        a.tell(arch, _synthetic(arch, space))
+    assert len(set(proposals)) == len(proposals)
+    repeats = len(a.told) - len(proposals)  # children that joined their generation for free
+    assert repeats > 0
+    b = NSGA2(space, seed=0, objectives=["val_acc", "latency_ms"], population=4)
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    _propose_alike(a, b, space, 5)
+
+
 @pytest.mark.slow
 def test_nsga2_search_writes_the_front_and_picks_the_knee(tmp_path):
     out = run_nas(

@@ -13,6 +13,12 @@ from nascli.strategies.base import Strategy
 from nascli.strategies.bo import categorical_distributions
 
 
+def _state(values: list[float] | None):
+    from optuna.trial import TrialState
+
+    return TrialState.COMPLETE if values is not None else TrialState.FAIL
+
+
 class NSGA2(Strategy):
     """Each decision of the space is one categorical parameter; every objective of
     `search.objectives` is one of the study's directions.
@@ -25,6 +31,8 @@ class NSGA2(Strategy):
         objectives: metric names, `:max`/`:min` suffixes optional (accuracies are maximised).
         population: the NSGA-II population (children per generation).
         crossover_prob: the probability that a child comes from crossover of two parents.
+        retries: children asked for in a row when they repeat evaluated architectures; a
+            repeat joins its generation with its known values and costs no trial.
     """
 
     def __init__(
@@ -34,6 +42,7 @@ class NSGA2(Strategy):
         objectives: Any = None,
         population: int = 20,
         crossover_prob: float = 0.9,
+        retries: int = 20,
     ) -> None:
         super().__init__(space, seed)
         if not objectives or len(objectives) < 2:
@@ -43,7 +52,7 @@ class NSGA2(Strategy):
         if population < 2:
             raise NascliError(f"strategy.population={population} must be at least 2")
         self.objectives = parse_objectives(list(objectives))
-        self.population, self.crossover_prob = population, crossover_prob
+        self.population, self.crossover_prob, self.retries = population, crossover_prob, retries
         # (encoding, values or None if failed, Optuna's system attributes of the trial)
         self.told: list[tuple[list[int], list[float] | None, dict[str, Any]]] = []
         self.pending: dict[str, list[dict[str, Any]]] = {}
@@ -81,9 +90,21 @@ class NSGA2(Strategy):
 
     def ask(self) -> str:
         study, dists = self._study()
-        trial = study.ask(dists)
-        arch = self.space.decode([trial.params[f"d{i}"] for i in range(len(dists))])
-        attrs = dict(study.trials[-1].system_attrs)
+        known = {self.space.format(enc): values for enc, values, _ in self.told}
+        for _ in range(self.retries):
+            trial = study.ask(dists)
+            arch = self.space.decode([trial.params[f"d{i}"] for i in range(len(dists))])
+            attrs = dict(study.trials[-1].system_attrs)
+            if arch not in known and not self.pending.get(arch):
+                self.pending.setdefault(arch, []).append(attrs)
+                return arch
+            if arch in known:
+                # A child that was evaluated already joins its generation with the values it has,
+                # at no trial's cost (recorded, so that a rebuilt study holds it too).
+                self.told.append((self.space.encode(arch), known[arch], attrs))
+                study.tell(trial, known[arch], state=_state(known[arch]))
+            else:  # being evaluated right now (search.workers > 1): ask again
+                study.tell(trial, state=_state(None))
         self.pending.setdefault(arch, []).append(attrs)
         return arch
 
