@@ -11,6 +11,10 @@ NOW := $(shell date +%Y-%m-%d_%H-%M-%S)
 REPRO := outputs/repro
 # The compute the DARTS reproduction trains on (trainer=cpu works, slowly).
 TRAINER ?= gpu
+# Extra overrides for the search and train lines of the reproductions (empty: the papers' settings;
+# the tests run repro-darts-cifar10 on tiny CIFAR-10 files with small ones).
+SEARCH_ARGS ?=
+TRAIN_ARGS ?=
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -63,10 +67,10 @@ repro-pareto: $(STAMP) ## accuracy-vs-latency fronts of the mobilenet space on d
 
 repro-darts-cifar10: REPRO_DIR ?= $(REPRO)/darts-cifar10-$(NOW)
 repro-darts-cifar10: $(STAMP) ## the DARTS paper: 1st- and 2nd-order search on CIFAR-10, 600-epoch retrains (GPU days)
-	$(BIN)/nas search strategy=darts dataset=cifar10 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-1st
-	$(BIN)/nas search strategy=darts dataset=cifar10 strategy.order=2 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-2nd
-	$(BIN)/nas train arch=$(REPRO_DIR)/search-1st trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-1st
-	$(BIN)/nas train arch=$(REPRO_DIR)/search-2nd trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-2nd
+	$(BIN)/nas search strategy=darts dataset=cifar10 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-1st $(SEARCH_ARGS)
+	$(BIN)/nas search strategy=darts dataset=cifar10 strategy.order=2 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-2nd $(SEARCH_ARGS)
+	$(BIN)/nas train arch=$(REPRO_DIR)/search-1st trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-1st $(TRAIN_ARGS)
+	$(BIN)/nas train arch=$(REPRO_DIR)/search-2nd trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-2nd $(TRAIN_ARGS)
 	$(BIN)/nas report $(REPRO_DIR) hydra.run.dir=$(REPRO_DIR)/report
 
 bench-nb201-digits: $(STAMP) ## build the nb201/digits table that estimator=table uses by default (about 1 h 45 min, 2 cores)

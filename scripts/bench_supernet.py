@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench_supernet.py [--repeats 5] [--threads 2]
         [--settings 16,8,64 8,5,32] [--variants reference nascli] [--json]
+        [--device cuda --precision bf16]      # a GPU: iterations per second, peak GPU memory
 
 Each (setting, variant) runs in its own process on random 3x32x32 input with 10 classes, so
 that its peak resident memory is its own. Variants:
@@ -34,7 +35,14 @@ VARIANTS = ("reference", "nascli", "nascli-nchw", "nascli-plain", "nascli-full")
 
 
 def one_setting(
-    channels: int, layers: int, batch: int, repeats: int, threads: int, variant: str
+    channels: int,
+    layers: int,
+    batch: int,
+    repeats: int,
+    threads: int,
+    variant: str,
+    device: str = "cpu",
+    precision: str = "fp32",
 ) -> dict:
     import torch
     import torch.nn.functional as F
@@ -60,47 +68,65 @@ def one_setting(
     layout = torch.channels_last if variant.startswith("nascli") else torch.contiguous_format
     if variant == "nascli-nchw":
         layout = torch.contiguous_format
-    net = net.to(memory_format=layout)
+    net = net.to(device=device, memory_format=layout)
     weights, alphas = net.weight_parameters(), net.arch_parameters()
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
-    x_t, y_t = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
-    x_v, y_v = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
-    x_t, x_v = x_t.contiguous(memory_format=layout), x_v.contiguous(memory_format=layout)
+
+    def data():
+        x = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=layout)
+        return x, torch.randint(0, 10, (batch,), device=device)
+
+    (x_t, y_t), (x_v, y_v) = data(), data()
     lean_steps = variant not in ("reference", "nascli-full")
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    cuda = device.startswith("cuda")
 
     def without(params):
         return no_grad_for(params) if lean_steps else contextlib.nullcontext()
 
+    def loss(x, y):
+        with torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None):
+            return F.cross_entropy(net(x), y)
+
     def iteration() -> None:  # BilevelModule.training_step, first order
         a_opt.zero_grad(set_to_none=True)
         with without(weights):
-            F.cross_entropy(net(x_v), y_v).backward()
+            loss(x_v, y_v).backward()
         a_opt.step()
         w_opt.zero_grad(set_to_none=True)
         with without(alphas):
-            F.cross_entropy(net(x_t), y_t).backward()
+            loss(x_t, y_t).backward()
         torch.nn.utils.clip_grad_norm_(weights, 5.0)
         w_opt.step()
+        if cuda:
+            torch.cuda.synchronize()
 
     iteration()  # warm-up
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         iteration()
         times.append(time.perf_counter() - t0)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {
+    out = {
         "variant": variant,
         "channels": channels,
         "cells": layers,
         "batch": batch,
         "threads": threads,
+        "device": device,
+        "precision": precision,
         "median_s": round(statistics.median(times), 4),
         "min_s": round(min(times), 4),
         "max_s": round(max(times), 4),
         "peak_rss_gib": round(peak_kib / 2**20, 3),
     }
+    if cuda:
+        out["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    return out
 
 
 def main() -> None:
@@ -110,12 +136,17 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", default=["16,8,64", "8,5,32"])
     parser.add_argument("--variants", nargs="+", default=["reference", "nascli"], choices=VARIANTS)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         c, n, b = (int(v) for v in args.child.split(","))
-        print(json.dumps(one_setting(c, n, b, args.repeats, args.threads, args.variant)))
+        result = one_setting(
+            c, n, b, args.repeats, args.threads, args.variant, args.device, args.precision
+        )
+        print(json.dumps(result))
         return
     for setting in args.settings:
         results = {}
@@ -126,6 +157,7 @@ def main() -> None:
                     __file__,
                     *("--child", setting, "--variant", variant),
                     *("--repeats", str(args.repeats), "--threads", str(args.threads)),
+                    *("--device", args.device, "--precision", args.precision),
                 ],
                 capture_output=True,
                 text=True,
@@ -139,16 +171,19 @@ def main() -> None:
                 f"C={r['channels']:>2} cells={r['cells']} batch={r['batch']:>3} {variant:<12}: "
                 f"median {r['median_s'] * 1000:7.0f} ms (min {r['min_s'] * 1000:.0f}, "
                 f"max {r['max_s'] * 1000:.0f}; {args.repeats} runs, {args.threads} threads), "
-                f"peak RSS {r['peak_rss_gib']:.2f} GiB",
+                f"peak RSS {r['peak_rss_gib']:.2f} GiB"
+                + (f", peak GPU {r['peak_gpu_gib']:.2f} GiB" if "peak_gpu_gib" in r else "")
+                + (f", {1 / r['median_s']:.2f} it/s" if args.device != "cpu" else ""),
                 flush=True,
             )
         ref = results.get("reference")
         if ref and not args.json:
+            memory = "peak_gpu_gib" if args.device != "cpu" else "peak_rss_gib"
             for variant, r in results.items():
                 if variant != "reference":
                     print(
                         f"  {variant}: {ref['median_s'] / r['median_s']:.2f}x faster, "
-                        f"{r['peak_rss_gib'] / ref['peak_rss_gib']:.2f}x the peak memory"
+                        f"{r[memory] / ref[memory]:.2f}x the peak memory"
                     )
 
 

@@ -48,7 +48,8 @@ def test_value_and_input_choices_cannot_share_weights():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "strategy", [["strategy=darts"], ["strategy=spos", "strategy.search_trials=4"]]
+    "strategy",
+    [["strategy=darts", "strategy.warmup_epochs=0"], ["strategy=spos", "strategy.search_trials=4"]],
 )
 def test_one_shot_search_over_a_custom_space(tmp_path, strategy):
     out = run_nas(

@@ -90,6 +90,7 @@ def test_latency_weight_pulls_the_search_towards_fast_ops(tmp_path):
             "space.channels=4",
             "space.cells_per_stage=1",
             "strategy.epochs=3",
+            "strategy.warmup_epochs=0",
             "strategy.batch_size=128",
             f"strategy.latency_weight={weight}",
             "strategy.arch_optimizer.lr=0.05",

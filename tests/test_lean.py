@@ -111,14 +111,30 @@ def test_stages_cover_the_darts_and_nb201_ops_and_nothing_else():
     assert stages(OPS["max_pool_3x3"](4, 1, False)) is None  # no batch-norm after it
 
 
-def test_lean_stages_step_aside_under_autocast_and_in_eval():
+@pytest.mark.parametrize("name", ["darts", "nb201"])
+def test_lean_stages_under_bf16_autocast_are_as_close_to_fp32_as_plain_modules(name):
+    torch.manual_seed(0)
+    base = _supernet(name).to(memory_format=torch.channels_last)
+    x, y = torch.randn(8, 3, 12, 12), torch.randint(0, 10, (8,))
+    grads = {}
+    for tag, lean, bf16 in (("fp32", False, False), ("plain", False, True), ("lean", True, True)):
+        net = copy.deepcopy(base)
+        net.lean = lean
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        assert all(
+            p.grad is not None and p.grad.dtype == torch.float32 for p in net.alphas.values()
+        )
+        grads[tag] = torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None])
+    error = {t: float((grads[t] - grads["fp32"]).norm() / grads["fp32"].norm()) for t in grads}
+    assert 0 < error["lean"] <= 1.1 * error["plain"], error
+
+
+def test_lean_stages_step_aside_in_eval():
     torch.manual_seed(0)
     net = _supernet("darts")
-    x, y = torch.randn(4, 3, 12, 12), torch.randint(0, 10, (4,))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = F.cross_entropy(net(x), y)
-    loss.backward()
-    assert all(p.grad is not None for p in net.alphas.values())
+    x = torch.randn(4, 3, 12, 12)
     net.eval()
     with torch.no_grad():
         out = net(x)

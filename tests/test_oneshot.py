@@ -249,8 +249,11 @@ def _lines(path):
 @pytest.mark.parametrize(
     "strategy,extra",
     [
-        ("darts", []),
-        ("darts", ["strategy.order=2", "space=nb201", "space.channels=4"]),
+        ("darts", ["strategy.warmup_epochs=0"]),
+        (
+            "darts",
+            ["strategy.order=2", "strategy.warmup_epochs=0", "space=nb201", "space.channels=4"],
+        ),
         ("gdas", []),
         ("pcdarts", ["strategy.warmup_epochs=0"]),
         ("spos", ["strategy.search_trials=6", "strategy.population=3", "strategy.sample_size=2"]),
@@ -326,6 +329,7 @@ def test_strategy_brings_its_space_but_a_named_space_wins(nas):
     "args,names",
     [
         (["strategy=darts", "strategy.order=3"], "strategy.order"),
+        (["strategy=darts", "strategy.epochs=3"], "strategy.warmup_epochs"),
         (["strategy=darts", "strategy.early_stop_skip=true"], "strategy.max_skip"),
         (["strategy=gdas", "strategy.order=2"], "strategy.order"),
         (["strategy=gdas", "strategy.tau_min=0"], "strategy.tau_min"),
@@ -433,6 +437,7 @@ def test_early_stop_skip_ends_the_search_when_the_cap_is_reached(nas, tmp_path):
     args = [
         "strategy=darts",
         "strategy.epochs=3",
+        "strategy.warmup_epochs=0",
         "strategy.max_skip=0",
         "strategy.early_stop_skip=true",
     ]
@@ -448,7 +453,8 @@ def test_early_stop_skip_ends_the_search_when_the_cap_is_reached(nas, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_a_one_shot_search_stopped_mid_training_resumes_from_its_checkpoint(nas, tmp_path, sig):
     run = tmp_path / "run"
-    args = ["strategy=darts", "strategy.epochs=4", *SMALL_DARTS, *FAST, f"hydra.run.dir={run}"]
+    args = ["strategy=darts", "strategy.epochs=4", "strategy.warmup_epochs=1"]
+    args += [*SMALL_DARTS, *FAST, f"hydra.run.dir={run}"]
     proc = subprocess.Popen(
         [NAS, "search", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -13,7 +13,8 @@ argmax again in backward instead of keeping int64 indices.
 
 Only training passes with gradients use stages (batch-norm in training mode, running statistics
 updated exactly as nn.BatchNorm2d does); anything that does not match a known pattern runs as
-plain modules. A stage's backward is not itself differentiable (an error, never a wrong number,
+plain modules. Under autocast (bf16/fp16 on a GPU) the convs run and are recomputed in its dtype,
+as close to fp32 as plain modules under autocast are. A stage's backward is not itself differentiable (an error, never a wrong number,
 if asked): set `Supernet.lean = False` to differentiate through a training step.
 """
 
@@ -108,6 +109,10 @@ class _StageFunction(torch.autograd.Function):
             h, None, None, bn.running_mean, bn.running_var, True, _bn_factor(bn), bn.eps
         )
         ctx.stage = stage
+        # Under autocast the convs ran in its dtype (bf16/fp16); backward recomputes alike.
+        device = x.device.type
+        ctx.autocast = torch.is_autocast_enabled(device)
+        ctx.autocast_dtype = torch.get_autocast_dtype(device) if ctx.autocast else None
         ctx.save_for_backward(x, y, invstd, *weights)
         return y
 
@@ -122,23 +127,36 @@ class _StageFunction(torch.autograd.Function):
         ones, zeros = torch.ones_like(invstd), torch.zeros_like(invstd)
         grad_y = grad_y.contiguous(memory_format=_format(y))
         grad = aten.native_batch_norm_backward(
-            grad_y, y, None, None, None, zeros, ones, True, stage.bn.eps, [True, False, False]
+            grad_y.to(y.dtype),
+            y,
+            None,
+            None,
+            None,
+            zeros,
+            ones,
+            True,
+            stage.bn.eps,
+            [True, False, False],
         )[0] * invstd.view(1, -1, 1, 1)
         # Recompute the inputs of the convs (everything before the last one).
         r = F.relu(x) if stage.relu else x
         inputs = [_pool(r, stage.pool) if stage.pool is not None else r]
-        for conv, w in zip(stage.convs[:-1], weights[:-1], strict=True):
-            inputs.append(_conv(inputs[-1], conv, w))
+        with torch.autocast(x.device.type, dtype=ctx.autocast_dtype, enabled=ctx.autocast):
+            for conv, w in zip(stage.convs[:-1], weights[:-1], strict=True):
+                inputs.append(_conv(inputs[-1], conv, w))
         grads_w: list[torch.Tensor | None] = [None] * len(weights)
         for i in reversed(range(len(stage.convs))):
             conv, w = stage.convs[i], weights[i]
             need_in = need_x or any(need_w[:i])
             if not (need_in or need_w[i]):
                 return (None, None, *grads_w)
+            # The dtype the conv ran in: autocast's, or its input's (autograd casts the weight
+            # gradient back to the weight's dtype).
+            dtype = ctx.autocast_dtype if ctx.autocast else inputs[i].dtype
             grad, grads_w[i], _ = aten.convolution_backward(
-                grad,
-                inputs[i],
-                w,
+                grad.to(dtype),
+                inputs[i].to(dtype),
+                w.to(dtype),
                 None,
                 conv.stride,
                 conv.padding,
@@ -150,6 +168,7 @@ class _StageFunction(torch.autograd.Function):
             )
         if not need_x:
             return (None, None, *grads_w)
+        grad = grad.to(r.dtype)
         if stage.pool is not None:
             grad = _pool_backward(grad, r, stage.pool)
         if stage.relu:

@@ -91,6 +91,11 @@ class Darts(OneShotStrategy):
             raise NascliError(f"strategy.order={order}: choose 1 (first order) or 2 (unrolled)")
         if latency_weight < 0:
             raise NascliError(f"strategy.latency_weight={latency_weight} must be 0 or more")
+        if warmup_epochs >= self.epochs:
+            raise NascliError(
+                f"strategy.warmup_epochs={warmup_epochs} leaves no architecture step in "
+                f"strategy.epochs={self.epochs}; lower it (e.g. strategy.warmup_epochs=0)"
+            )
         self.order, self.arch_optimizer, self.warmup_epochs = order, arch_optimizer, warmup_epochs
         self.latency_weight = latency_weight
 

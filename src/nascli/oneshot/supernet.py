@@ -62,14 +62,9 @@ def _split_relu(op: nn.Module) -> tuple[nn.Module, bool]:
 
 
 def use_stages(module: nn.Module, x: torch.Tensor) -> bool:
-    """Whether `module` (lean, in training) runs its ops as lean stages for this input: only in
-    a pass that will go backward, and not under autocast (stages run in the input's dtype)."""
-    return (
-        module.lean
-        and module.training
-        and torch.is_grad_enabled()
-        and not torch.is_autocast_enabled(x.device.type)
-    )
+    """Whether `module` (lean, in training) runs its ops as lean stages: only in a pass that
+    will go backward."""
+    return module.lean and module.training and torch.is_grad_enabled()
 
 
 class MixedEdge(nn.Module):
