@@ -64,6 +64,29 @@ def test_profile_then_predict_is_exact_on_an_additive_device():
     assert len(table["entries"]) >= 9 * 2 * 4 + 5
 
 
+class SlowForAWhile(ParamsAsLatency):
+    """The additive device, three times slower for 30 timings early on (a shared machine)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def latency_ms(self, net, input_shape) -> float:
+        self.calls += 1
+        return super().latency_ms(net, input_shape) * (3 if 20 <= self.calls < 50 else 1)
+
+
+def test_profiling_in_shuffled_rounds_keeps_a_slow_spell_out_of_the_table():
+    space = _space()
+    rng = random.Random(5)
+    nets = [space.build(space.sample(rng), SHAPE, 10) for _ in range(10)]
+    for passes, exact in ((3, True), (1, False)):
+        table = lut.profile(space, SHAPE, 10, SlowForAWhile(), seed=0, patience=100, passes=passes)
+        right = all(
+            lut.predict(table, net, SHAPE) == pytest.approx(count_params(net) / 1000) for net in nets
+        )
+        assert right == exact
+
+
 @pytest.mark.slow
 def test_hw_profile_validate_and_a_search_on_the_table(tmp_path):
     out = run_nas("hw", "profile", "hw.file=lat.json", "format=json", cwd=tmp_path)

@@ -64,13 +64,18 @@ def profile(
     seed: int = 0,
     patience: int = 300,
     calibration: int = 20,
+    passes: int = 3,
 ) -> dict[str, Any]:
     """Time every unit the space produces on `target` (sampling architectures until `patience`
     samples in a row bring no new unit); then calibrate: timed alone, blocks do not cost exactly
     what they cost inside a network (caches, call overhead), so the median gap between measured
-    and summed latency over `calibration` whole networks is added to every prediction."""
+    and summed latency over `calibration` whole networks is added to every prediction.
+
+    Every unit and calibration network is timed in each of `passes` rounds, in a new shuffled
+    order each round, and keeps its median: a machine whose speed drifts for a few seconds (a
+    shared VM) then skews no block alone, and blocks and networks see the same mix of speeds."""
     rng = random.Random(seed)
-    entries: dict[str, float] = {}
+    modules: dict[str, tuple[nn.Module, tuple[int, ...]]] = {}
     quiet = 0
     samples = 0
     while quiet < patience:
@@ -78,16 +83,25 @@ def profile(
         samples += 1
         new = 0
         for key, module, shape in units(space.build(arch, input_shape, num_classes), input_shape):
-            if key not in entries:
-                entries[key] = target.latency_ms(module, shape)
+            if key not in modules:
+                modules[key] = (module, shape)
                 new += 1
         quiet = 0 if new else quiet + 1
+    nets = [space.build(space.sample(rng), input_shape, num_classes) for _ in range(calibration)]
+    jobs = [("unit", key) for key in modules] + [("net", i) for i in range(len(nets))]
+    times: dict[tuple[str, Any], list[float]] = {job: [] for job in jobs}
+    for _ in range(max(1, passes)):
+        rng.shuffle(jobs)
+        for kind, which in jobs:
+            if kind == "unit":
+                module, shape = modules[which]
+                times[(kind, which)].append(target.latency_ms(module, shape))
+            else:
+                times[(kind, which)].append(target.latency_ms(nets[which], input_shape))
+    entries = {key: statistics.median(times[("unit", key)]) for key in modules}
     table: dict[str, Any] = {"entries": entries, "scale": 1.0, "overhead_ms": 0.0}
-    sums, measured = [], []
-    for _ in range(calibration):
-        net = space.build(space.sample(rng), input_shape, num_classes)
-        sums.append(predict(table, net, input_shape))
-        measured.append(target.latency_ms(net, input_shape))
+    sums = [predict(table, net, input_shape) for net in nets]
+    measured = [statistics.median(times[("net", i)]) for i in range(len(nets))]
     if sums:
         # One robust offset (the median gap): a fitted slope swings with timing noise, since the
         # sums of a space's networks span a narrow range.

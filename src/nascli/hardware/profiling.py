@@ -44,7 +44,13 @@ def run_hw(cfg: DictConfig) -> dict[str, Any]:
     choices = hydra_cfg.runtime.choices
     if cfg.action == "profile":
         table = lut.profile(
-            space, input_shape, num_classes, target, seed=cfg.seed, patience=int(cfg.hw.patience)
+            space,
+            input_shape,
+            num_classes,
+            target,
+            seed=cfg.seed,
+            patience=int(cfg.hw.patience),
+            passes=int(cfg.hw.get("passes", 3)),
         )
         table["meta"] = {
             "space": choices.get("space"),
@@ -69,11 +75,19 @@ def run_hw(cfg: DictConfig) -> dict[str, Any]:
     else:
         predictor = lut.TableTarget(str(path))
         rng = random.Random(cfg.seed + 1)  # other architectures than profiling calibrated on
-        measured, predicted = [], []
-        for _ in range(int(cfg.hw.samples)):
-            net = space.build(space.sample(rng), input_shape, num_classes)
-            measured.append(target.latency_ms(net, input_shape))
-            predicted.append(predictor.latency_ms(net, input_shape))
+        nets = [
+            space.build(space.sample(rng), input_shape, num_classes)
+            for _ in range(int(cfg.hw.samples))
+        ]
+        # Measured as the table was made: each network once per pass, in a new order each pass,
+        # keeping the median (a few slow seconds of a shared machine skew no network alone).
+        order, times = list(range(len(nets))), [[] for _ in nets]
+        for _ in range(max(1, int(cfg.hw.get("passes", 3)))):
+            rng.shuffle(order)
+            for i in order:
+                times[i].append(target.latency_ms(nets[i], input_shape))
+        measured = [statistics.median(t) for t in times]
+        predicted = [predictor.latency_ms(net, input_shape) for net in nets]
         errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
         result = {
             "command": "hw validate",
