@@ -217,3 +217,17 @@ def test_local_trial_workers_take_one_gpu_each_on_a_multi_gpu_host():
         gpus.append(take_gpu(cfg, slot, 2))
         assert list(cfg.trainer.devices) == [gpus[-1]]
     assert gpus == [0, 1, 0]
+
+
+def test_a_search_outside_ddp_writes_whatever_rank_variables_the_machine_sets(nas, tmp_path):
+    out = nas(
+        "search",
+        "search.trials=1",
+        "estimator.epochs=1",
+        "logger=none",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        env={"SLURM_PROCID": "1"},  # e.g. a task of a multi-task srun
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "run" / "history.jsonl").is_file()
+    assert (tmp_path / "run" / "summary.json").is_file()

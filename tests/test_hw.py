@@ -82,7 +82,8 @@ def test_profiling_in_shuffled_rounds_keeps_a_slow_spell_out_of_the_table():
     for passes, exact in ((3, True), (1, False)):
         table = lut.profile(space, SHAPE, 10, SlowForAWhile(), seed=0, patience=100, passes=passes)
         right = all(
-            lut.predict(table, net, SHAPE) == pytest.approx(count_params(net) / 1000) for net in nets
+            lut.predict(table, net, SHAPE) == pytest.approx(count_params(net) / 1000)
+            for net in nets
         )
         assert right == exact
 

@@ -110,6 +110,42 @@ def test_stages_cover_the_darts_and_nb201_ops_and_nothing_else():
     assert stages(MBConv(4, 4, 3, 3, 1)) is None
     assert stages(OPS["max_pool_3x3"](4, 1, False)) is None  # no batch-norm after it
 
+    # Modules that compute something else than the plain torch ones keep their own forward.
+    class Residual(nn.Sequential):
+        def forward(self, x):
+            return x + super().forward(x)
+
+    def conv_bn():
+        return [nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4, affine=False)]
+
+    assert stages_of(nn.Sequential(*conv_bn()), False) is not None
+    assert stages_of(Residual(*conv_bn()), False) is None
+    hooked = nn.Sequential(*conv_bn())
+    hooked[0].register_forward_hook(lambda m, i, o: o * 2)
+    assert stages_of(hooked, False) is None
+    weighted = nn.Sequential(*conv_bn())
+    torch.nn.utils.parametrizations.weight_norm(weighted[0])
+    assert stages_of(weighted, False) is None
+
+
+def test_a_lone_lean_layer_choice_may_be_changed_in_place_by_the_network_around_it():
+    from nascli.oneshot.supernet import CellPlan, MixedLayer
+
+    layer = MixedLayer(
+        "conv",
+        [
+            nn.Sequential(
+                nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4, affine=False)
+            ),
+            nn.Sequential(nn.Conv2d(3, 4, 1, bias=False), nn.BatchNorm2d(4, affine=False)),
+        ],
+    )
+    assert all(s is not None for s in layer.stages)
+    layer.plan = CellPlan(choices=[[0]])  # a single path (SPOS), as the user's network sees it
+    out = torch.relu_(layer(torch.randn(2, 3, 6, 6)))  # the user's ReLU(inplace=True)
+    out.sum().backward()
+    assert layer.ops[0][0].weight.grad is not None
+
 
 @pytest.mark.parametrize("name", ["darts", "nb201"])
 def test_lean_stages_under_bf16_autocast_are_as_close_to_fp32_as_plain_modules(name):

@@ -89,8 +89,44 @@ def test_a_worker_error_comes_back_as_itself_and_a_dead_actor_as_a_broken_pool(m
                 out.result(timeout=120)
             if expected is NascliError:  # the message the user sees is the worker's, unwrapped
                 assert str(caught.value) == "estimator.epochs=0 must be at least 1"
+        # GPUs: none here, so auto gives none, and asking for one per worker is refused at once
+        # (the actors would wait for a GPU forever).
+        assert RayTrialPool.prepare(2, 1, gpus_per_trial="auto") == 0
+        with pytest.raises(NascliError, match="executor.gpus_per_trial"):
+            RayTrialPool.prepare(2, 1, gpus_per_trial=1)
     finally:
         ray.shutdown()
+
+
+def test_a_dead_actor_is_replaced_and_the_others_go_on():
+    import concurrent.futures as cf
+    from concurrent.futures.process import BrokenProcessPool
+    from types import SimpleNamespace
+
+    from nascli.ray_pool import RayTrialPool
+
+    made = []
+
+    def actor():  # a stand-in Ray actor whose trials never finish
+        a = SimpleNamespace(name=f"actor{len(made)}")
+        a.run = SimpleNamespace(remote=lambda *args: SimpleNamespace(future=cf.Future))
+        made.append(a)
+        return a
+
+    killed = []
+    pool = object.__new__(RayTrialPool)
+    pool.ray = SimpleNamespace(kill=lambda a: killed.append(a.name))
+    pool.container, pool.threads = {}, 1
+    pool.actor_class = SimpleNamespace(remote=lambda *args: actor())
+    dead, busy = actor(), actor()
+    pool.actors = [dead, busy]
+    died, running = cf.Future(), cf.Future()
+    died.set_exception(BrokenProcessPool("a Ray worker died"))
+    pool.busy = {died: dead, running: busy}
+    pool.submit(5, "arch", "val_acc")
+    fresh = made[-1]
+    assert killed == [dead.name] and pool.actors == [fresh, busy]
+    assert sorted(a.name for a in pool.busy.values()) == sorted([fresh.name, busy.name])
 
 
 def test_joining_a_cluster_that_is_not_there_is_a_one_line_error(tmp_path):

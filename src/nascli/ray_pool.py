@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from nascli.errors import NascliError
@@ -54,7 +55,8 @@ class RayTrialPool:
 
     Args:
         address: a running cluster ("auto", or ray://host:port); None starts a local instance.
-        gpus_per_trial: GPUs per actor; "auto": 1 when the cluster has GPUs, else 0.
+        gpus_per_trial: GPUs per actor; "auto": 1 when the cluster has GPUs (an equal share each
+            when the actors outnumber them), else 0.
         object_store_mb: the object store of a local instance (trials pass only small records).
     """
 
@@ -63,10 +65,33 @@ class RayTrialPool:
 
     @classmethod
     def prepare(
-        cls, workers: int, threads: int, address: str | None = None, object_store_mb: int = 256, **_
-    ) -> None:
+        cls,
+        workers: int,
+        threads: int,
+        address: str | None = None,
+        object_store_mb: int = 256,
+        gpus_per_trial: float | str = "auto",
+    ) -> float:
         """Connect to Ray (start a local instance, or join `address`) before the search starts,
-        so that a cluster that is not there is an error before any trial."""
+        so that a cluster that is not there, or has too few GPUs, is an error before any trial.
+        Returns the GPUs each actor gets."""
+        cls._connect(workers, threads, address, object_store_mb)
+        gpus = float(_ray().cluster_resources().get("GPU", 0))
+        if gpus_per_trial == "auto":  # one each, or a share each when there are fewer GPUs
+            return min(1.0, gpus / workers) if gpus else 0.0
+        each = float(gpus_per_trial)
+        if each < 0:
+            raise NascliError(f"executor.gpus_per_trial={gpus_per_trial} must be 0 or more")
+        if workers * each > gpus + 1e-9:
+            # Actors beyond the cluster's GPUs would wait for a GPU forever.
+            raise NascliError(
+                f"executor.gpus_per_trial={gpus_per_trial} x search.workers={workers} is more "
+                f"than the cluster's {gpus:g} GPUs; lower one (or executor.gpus_per_trial=auto)"
+            )
+        return each
+
+    @classmethod
+    def _connect(cls, workers: int, threads: int, address: str | None, object_store_mb: int):
         ray = _ray()
         if ray.is_initialized():
             return
@@ -96,13 +121,10 @@ class RayTrialPool:
         object_store_mb: int = 256,
     ) -> None:
         ray = self.ray = _ray()
-        self.prepare(workers, threads, address, object_store_mb)
-        if gpus_per_trial == "auto":
-            gpus_per_trial = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
-        if float(gpus_per_trial) < 0:
-            raise NascliError(f"executor.gpus_per_trial={gpus_per_trial} must be 0 or more")
-        actor = ray.remote(_Worker).options(num_cpus=threads, num_gpus=float(gpus_per_trial))
-        self.actors = [actor.remote(container, threads) for _ in range(workers)]
+        gpus_per_trial = self.prepare(workers, threads, address, object_store_mb, gpus_per_trial)
+        self.container, self.threads = container, threads
+        self.actor_class = ray.remote(_Worker).options(num_cpus=threads, num_gpus=gpus_per_trial)
+        self.actors = [self.actor_class.remote(container, threads) for _ in range(workers)]
         self.busy: dict[cf.Future, Any] = {}
         log.info(
             "executor=ray: %d actors (%d CPUs, %s GPUs each) on %s",
@@ -114,7 +136,12 @@ class RayTrialPool:
 
     def submit(self, trial: int, arch: str, objective: str) -> cf.Future:
         for future in [f for f in self.busy if f.done()]:
-            self.busy.pop(future)
+            actor = self.busy.pop(future)
+            if isinstance(future.exception(), BrokenProcessPool):
+                # The others go on; a fresh actor takes the dead one's place.
+                self.ray.kill(actor)
+                i = next(i for i, a in enumerate(self.actors) if a is actor)
+                self.actors[i] = self.actor_class.remote(self.container, self.threads)
         idle = [a for a in self.actors if all(a is not b for b in self.busy.values())]
         if not idle:
             raise RuntimeError("RayTrialPool: more trials submitted than workers")
@@ -132,7 +159,7 @@ class RayTrialPool:
             return
         ray = self.ray
         if isinstance(exc, ray.exceptions.RayActorError):
-            out.set_exception(cf.process.BrokenProcessPool(f"a Ray worker died: {exc}"))
+            out.set_exception(BrokenProcessPool(f"a Ray worker died: {exc}"))
         elif isinstance(exc, ray.exceptions.RayTaskError) and exc.cause is not None:
             out.set_exception(exc.cause)  # the worker's own exception, not Ray's wrapper
         else:

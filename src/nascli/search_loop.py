@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from nascli.config import instantiate
-from nascli.distributed import check_ddp, is_rank_zero, place_sweep_job
+from nascli.distributed import check_ddp, is_ddp, is_rank_zero, place_sweep_job
 from nascli.errors import NascliError
 from nascli.hardware.constraints import ConstrainedProposer
 from nascli.oneshot.loop import is_oneshot, run_oneshot
@@ -153,19 +153,22 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     # Library warnings belong in the job log (conf/hydra/default.yaml routes py.warnings there).
     logging.captureWarnings(True)
     hydra_cfg = HydraConfig.get()
-    check_ddp(cfg, hydra_cfg.mode == RunMode.MULTIRUN, is_oneshot(cfg))
-    place_sweep_job(cfg, hydra_cfg)
-    # Under trainer=ddp every rank runs this; only rank 0 writes the run directory.
-    run = RunDir(hydra_cfg.runtime.output_dir, write=is_rank_zero())
     history: list[dict[str, Any]] = []
+    space_name = hydra_cfg.runtime.choices.get("space", "")
     if cfg.get("resume"):
         resumed = load_resume(cfg.resume, cfg, list(hydra_cfg.overrides.task))
         cfg, history = resumed.cfg, resumed.history
         space_name = resumed.choices.get("space", "")
+    check_ddp(cfg, hydra_cfg.mode == RunMode.MULTIRUN, is_oneshot(cfg))
+    place_sweep_job(cfg, hydra_cfg)
+    # Under trainer=ddp every rank runs this; only rank 0 writes the run directory.
+    run = RunDir(
+        hydra_cfg.runtime.output_dir, write=is_rank_zero() or not is_ddp(cfg.get("trainer"))
+    )
+    if cfg.get("resume"):
         log.info("resuming %s after %d finished trials", run.path, len(history))
     else:
         run.write_text(CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
-        space_name = hydra_cfg.runtime.choices.get("space", "")
     torch.manual_seed(cfg.seed)
     if is_oneshot(cfg):
         return run_oneshot(cfg, run, space_name)

@@ -53,8 +53,10 @@ def latency_table(
         raise NascliError(
             "strategy.latency_weight times the supernet's ops on a device: use hardware=cpu or hardware=gpu"
         )
-    # Timing draws random inputs: keep the run's random stream as it would be without the table.
-    with torch.random.fork_rng(devices=[]):
+    # Timing draws random inputs: keep the run's random streams (CPU and CUDA) as they would be
+    # without the table.
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
         return _measure(net, input_shape, target)
 
 

@@ -140,7 +140,8 @@ class _StageFunction(torch.autograd.Function):
         )[0] * invstd.view(1, -1, 1, 1)
         # Recompute the inputs of the convs (everything before the last one).
         r = F.relu(x) if stage.relu else x
-        inputs = [_pool(r, stage.pool) if stage.pool is not None else r]
+        # A pool stage has no convs; its backward pools again itself (for the argmax).
+        inputs = [r if stage.pool is None else None]
         with torch.autocast(x.device.type, dtype=ctx.autocast_dtype, enabled=ctx.autocast):
             for conv, w in zip(stage.convs[:-1], weights[:-1], strict=True):
                 inputs.append(_conv(inputs[-1], conv, w))
@@ -184,32 +185,49 @@ def _format(t: torch.Tensor) -> torch.memory_format:
     )
 
 
+def _plain(m: nn.Module, kind: type[nn.Module]) -> bool:
+    """`m` computes exactly what `kind` computes: that class or a subclass that overrides nothing
+    a stage replaces (forward, _conv_forward), with no hooks and no parametrised weights."""
+    if not isinstance(m, kind) or type(m).forward is not kind.forward:
+        return False
+    if kind is nn.Conv2d and type(m)._conv_forward is not nn.Conv2d._conv_forward:
+        return False
+    hooks = (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks)
+    return not any(hooks) and not hasattr(m, "parametrizations")
+
+
 def _is_bn(m: nn.Module) -> bool:
-    return isinstance(m, nn.BatchNorm2d) and not m.affine and m.track_running_stats
+    return _plain(m, nn.BatchNorm2d) and not m.affine and m.track_running_stats
 
 
 def _is_plain_conv(m: nn.Module) -> bool:
     return (
-        isinstance(m, nn.Conv2d)
+        _plain(m, nn.Conv2d)
         and m.bias is None
         and m.padding_mode == "zeros"
         and not isinstance(m.padding, str)
     )
 
 
+def _is_pool(m: nn.Module) -> bool:
+    if _plain(m, nn.MaxPool2d):
+        return not m.return_indices
+    return _plain(m, nn.AvgPool2d)
+
+
 def stages_of(op: nn.Module, relu_first: bool) -> list[Stage] | None:
     """The op as a list of stages (its leading ReLU given by `relu_first`), or None when it is not
-    one of the known [ReLU] conv... BN / pool BN patterns."""
+    one of the known [ReLU] conv... BN / pool BN patterns, built of the plain torch modules (a
+    subclass with a forward of its own, hooks or parametrisations keep the op as it is)."""
+    if isinstance(op, nn.Sequential) and not _plain(op, nn.Sequential):
+        return None
     mods = list(op) if isinstance(op, nn.Sequential) else [op]
     # The search pools: Sequential(pool, BatchNorm2d(affine=False)).
-    if len(mods) == 2 and isinstance(mods[0], nn.MaxPool2d | nn.AvgPool2d) and _is_bn(mods[1]):
-        pool = mods[0]
-        if isinstance(pool, nn.MaxPool2d) and pool.return_indices:
-            return None
-        return [Stage(relu_first, (), mods[1], pool)]
+    if len(mods) == 2 and _is_pool(mods[0]) and _is_bn(mods[1]):
+        return [Stage(relu_first, (), mods[1], mods[0])]
     stages, relu, convs = [], relu_first, []
     for m in mods:
-        if isinstance(m, nn.ReLU):
+        if _plain(m, nn.ReLU):
             if convs or relu:
                 return None
             relu = True

@@ -196,6 +196,10 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         module = strategy.module(net)
         if cfg.trainer.get("channels_last"):
             module.use_channels_last()
+        if cfg.trainer.get("sync_batchnorm"):
+            # Lightning swaps in new SyncBatchNorm modules, which lean stages would not see.
+            net.lean = False
+            log.info("trainer.sync_batchnorm: the supernet trains without lean stages")
     except ValueError as exc:
         raise NascliError(f"strategy/space: {exc}") from exc
     if getattr(strategy, "latency_weight", 0.0) > 0:

@@ -122,8 +122,14 @@ class OneShotModule(pl.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         logits = self.net(x)
         loss = F.cross_entropy(logits, y)
-        if not math.isfinite(loss.item()):
-            raise DivergedError(f"supernet loss is {loss.item()} at epoch {self.current_epoch}")
+        diverged = not math.isfinite(loss.item())
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:  # every rank stops, or none waits
+            diverged = trainer.strategy.reduce_boolean_decision(diverged, all=False)
+        if diverged:
+            raise DivergedError(
+                f"supernet loss is {loss.item()} at epoch {self.current_epoch} (on some rank)"
+            )
         return loss, logits
 
     def accumulate(self, split: str, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor):
@@ -192,6 +198,11 @@ class BilevelModule(OneShotModule):
     def set_latency(self, table: dict[str, torch.Tensor], weight: float) -> None:
         """Add `weight` x the expected latency (ms, from `table`) to every architecture loss."""
         self.latency_table, self.latency_weight = table, weight
+
+    def on_fit_start(self) -> None:
+        # Data-parallel: every rank timed its own table; all use rank 0's (the one saved).
+        if self.latency_table is not None and self.trainer.world_size > 1:
+            self.latency_table = self.trainer.strategy.broadcast(self.latency_table, src=0)
 
     def arch_optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.make_arch_optimizer(self.net.arch_parameters())]

@@ -55,8 +55,10 @@ class CellPlan:
 
 
 def _split_relu(op: nn.Module) -> tuple[nn.Module, bool]:
-    """An op that starts with ReLU, without it (the edge applies one ReLU for all such ops)."""
-    if isinstance(op, nn.Sequential) and len(op) > 1 and isinstance(op[0], nn.ReLU):
+    """An op that starts with ReLU, without it (the edge applies one ReLU for all such ops).
+    Only a Sequential that runs its children in order (no forward of its own) is split."""
+    plain = isinstance(op, nn.Sequential) and type(op).forward is nn.Sequential.forward
+    if plain and len(op) > 1 and type(op[0]) is nn.ReLU:
         return nn.Sequential(*list(op)[1:]), True
     return op, False
 
@@ -565,7 +567,12 @@ class MixedLayer(MixedEdge):
         assert plan is not None, "MixedLayer runs inside its CustomSupernet"
         weights = plan.weights[0] if plan.weights is not None else None
         choices = plan.choices[0] if plan.choices is not None else None
-        return self._mix(x, weights, choices)
+        out = self._mix(x, weights, choices)
+        if weights is None and use_stages(self, x):
+            # A lone lean stage returns the output its backward needs; the user's network may
+            # change what a layer returns in place (ReLU(inplace=True)), so it gets a copy.
+            out = out.clone()
+        return out
 
 
 class CustomSupernet(Supernet):

@@ -51,6 +51,8 @@ class NSGA2(Strategy):
             )
         if population < 2:
             raise NascliError(f"strategy.population={population} must be at least 2")
+        if retries < 1:
+            raise NascliError(f"strategy.retries={retries} must be at least 1")
         self.objectives = parse_objectives(list(objectives))
         self.population, self.crossover_prob, self.retries = population, crossover_prob, retries
         # (encoding, values or None if failed, Optuna's system attributes of the trial)
@@ -91,11 +93,13 @@ class NSGA2(Strategy):
     def ask(self) -> str:
         study, dists = self._study()
         known = {self.space.format(enc): values for enc, values, _ in self.told}
-        for _ in range(self.retries):
+        for attempt in range(self.retries):
             trial = study.ask(dists)
             arch = self.space.decode([trial.params[f"d{i}"] for i in range(len(dists))])
             attrs = dict(study.trials[-1].system_attrs)
-            if arch not in known and not self.pending.get(arch):
+            last = attempt == self.retries - 1
+            if last or (arch not in known and not self.pending.get(arch)):
+                # (the last try is proposed even if it repeats one: the sampler keeps to it)
                 self.pending.setdefault(arch, []).append(attrs)
                 return arch
             if arch in known:
@@ -105,8 +109,7 @@ class NSGA2(Strategy):
                 study.tell(trial, known[arch], state=_state(known[arch]))
             else:  # being evaluated right now (search.workers > 1): ask again
                 study.tell(trial, state=_state(None))
-        self.pending.setdefault(arch, []).append(attrs)
-        return arch
+        raise AssertionError("unreachable: the last try returns")
 
     def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
         queue = self.pending.get(arch)
