@@ -76,6 +76,17 @@ def test_presets_lighten_digits_but_keep_the_published_skeleton_elsewhere():
     assert _compose("space.cells_per_stage=2").space.cells_per_stage == 2
 
 
+def test_estimator_presets_fit_one_space_on_one_dataset_and_yield_to_the_user():
+    mobilenet = "space=mobilenet"
+    assert _compose(mobilenet).estimator.optimizer.lr == 0.03
+    assert _compose(mobilenet, "estimator.optimizer.lr=0.2").estimator.optimizer.lr == 0.2
+    # Other spaces, datasets and estimators keep the estimator's own defaults.
+    assert _compose().estimator.optimizer.lr == 0.1
+    assert _compose(mobilenet, "dataset=cifar10").estimator.optimizer.lr == 0.1
+    assert "optimizer" not in _compose(mobilenet, "estimator=zerocost").estimator
+    assert _compose(mobilenet, command="bench").estimator.optimizer.lr == 0.03
+
+
 def test_instantiating_the_default_pieces():
     cfg = _compose()
     space = instantiate(cfg.space, "space")

@@ -114,6 +114,16 @@ def test_report_puts_every_front_on_one_reference_point(tmp_path):
     add_hypervolumes([a, b])
     assert a.metrics["hypervolume"] == pytest.approx(0.4 * 1.0)
     assert b.metrics["hypervolume"] == pytest.approx(0.3 * 3.0)
+    # and the report's own point wins over both, so sweeps compare against a point stated once
+    slow = row([(0.9, 4.0), (0.95, 300.0)])  # one timing hiccup would move the worst-value point
+    used = add_hypervolumes([slow, narrow], {"val_acc": 0.6, "latency_ms": 5.0})
+    assert used["val_acc,latency_ms"] == {"val_acc": 0.6, "latency_ms": 5.0}
+    assert slow.metrics["hypervolume"] == pytest.approx(0.3 * 1.0)
+    assert narrow.metrics["hypervolume"] == pytest.approx(0.1 * 2.0)
+    with pytest.raises(NascliError, match="reference_point names val_acc, params"):
+        add_hypervolumes([slow], {"val_acc": 0.6, "params": 5.0})
+    with pytest.raises(NascliError, match="reference_point: every value must be a number"):
+        add_hypervolumes([slow], {"val_acc": 0.6, "latency_ms": "fast"})
 
 
 def test_mnasnet_reward_soft_and_hard():

@@ -93,6 +93,8 @@ def test_report_finds_runs_below_a_folder(sweep):
         ([], "dirs"),
         (["no_such_folder"], "no_such_folder"),
         (["sw", "group_by=[colour]"], "group_by"),
+        (["sw", "reference_point=0.5"], "reference_point"),
+        (["sw", "reference_point={val_acc:0.5,latency_ms:20}"], "reference_point"),
     ],
 )
 def test_report_bad_input(sweep, args, named):

@@ -192,11 +192,15 @@ def add_regret(row: Row, config: dict[str, Any], budgets: list[float], objective
         row.metrics[f"regret@{name}"] = None if test is None else optimum - test
 
 
-def add_hypervolumes(rows: list[Row]) -> dict[str, dict[str, float]]:
+def add_hypervolumes(
+    rows: list[Row], given: dict[str, Any] | None = None
+) -> dict[str, dict[str, float]]:
     """Multi-objective searches get the hypervolume of their front against one reference point
-    shared by every run with the same objectives, so the numbers compare: the runs' own
+    shared by every run with the same objectives, so the numbers compare: `given` (the report's
+    reference_point) where it names exactly those objectives, else the runs' own
     search.reference_point when they all state the same one, else each objective's worst value
-    over all their trials pushed out by 10 % of its range. Returns the points used."""
+    over all their trials pushed out by 10 % of its range (one slow outlier moves that last one
+    far: state a point to compare sweeps). Returns the points used."""
     from nascli.hardware.constraints import satisfies
     from nascli.results import pareto
 
@@ -205,8 +209,11 @@ def add_hypervolumes(rows: list[Row]) -> dict[str, dict[str, float]]:
         if r.objectives and r.history:
             by_objectives.setdefault(tuple(r.objectives), []).append(r)
     used: dict[str, dict[str, float]] = {}
+    matched = False
     for names, runs in by_objectives.items():
         objectives = pareto.parse_objectives(list(names))
+        use_given = bool(given) and set(given) == {n for n, _ in objectives}
+        matched = matched or use_given
         costs = {
             id(r): [
                 pareto.as_costs(h["metrics"], objectives)
@@ -221,7 +228,9 @@ def add_hypervolumes(rows: list[Row]) -> dict[str, dict[str, float]]:
         if not every:
             continue
         stated = {json.dumps(r.reference, sort_keys=True) for r in runs}
-        if len(stated) == 1 and runs[0].reference:
+        if use_given:
+            reference = pareto.reference_costs(given, objectives, key="reference_point")
+        elif len(stated) == 1 and runs[0].reference:
             reference = pareto.reference_costs(runs[0].reference, objectives)
         else:
             reference = pareto.reference_point(every)
@@ -233,6 +242,12 @@ def add_hypervolumes(rows: list[Row]) -> dict[str, dict[str, float]]:
         used[",".join(names)] = {
             n: s * v for (n, _), s, v in zip(objectives, signs, reference, strict=True)
         }
+    if given and not matched:
+        sets = "; ".join(",".join(names) for names in by_objectives) or "none"
+        raise NascliError(
+            f"reference_point names {', '.join(given)}, but the objectives of these runs are: "
+            f"{sets}; name each objective of one of them once"
+        )
     return used
 
 
@@ -610,7 +625,14 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
     run = RunDir(HydraConfig.get().runtime.output_dir)
     budgets = [float(b) for b in cfg.get("budgets") or []]
     rows = read_rows([str(d) for d in cfg.dirs], budgets)
-    references = add_hypervolumes(rows)
+    given = cfg.get("reference_point")
+    if given is not None and not isinstance(given, DictConfig):
+        raise NascliError(
+            "reference_point must map each objective to a value, e.g. "
+            "'reference_point={val_acc:0.8,latency_ms:20}'"
+        )
+    given = OmegaConf.to_container(given) if given is not None else None
+    references = add_hypervolumes(rows, given)
     keys = varying(rows)
     by = [str(k) for k in cfg.group_by]
     unknown = [k for k in by if all(k not in r.settings for r in rows)]
