@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench_supernet.py [--repeats 5] [--threads 2]
         [--settings 16,8,64 8,5,32] [--variants reference nascli] [--json]
         [--device cuda --precision bf16]      # a GPU: iterations per second, peak GPU memory
+        [--compile]                           # the supernet's forward through torch.compile
 
 Each (setting, variant) runs in its own process on random 3x32x32 input with 10 classes, so
 that its peak resident memory is its own. Variants:
@@ -12,7 +13,9 @@ that its peak resident memory is its own. Variants:
   (nascli.oneshot.lean), channels-last, and each step leaves out the gradients it does not use.
 - nascli-nchw, nascli-plain, nascli-full: nascli without channels-last, without lean stages, or
   computing every gradient, to show what each part is worth.
-Prints median and spread per variant and, for each setting, the speed-up and the memory ratio of
+`--compile` runs each variant's supernet forward through torch.compile (the many small kernels
+of a supernet are what it fuses; the warm-up iteration pays the compilation). Prints median and
+spread per variant and, for each setting, the speed-up and the memory ratio of
 every variant against the reference (medians of the same run; this machine is noisy, so compare
 ratios within one run).
 
@@ -43,6 +46,7 @@ def one_setting(
     variant: str,
     device: str = "cpu",
     precision: str = "fp32",
+    compiled: bool = False,
 ) -> dict:
     import torch
     import torch.nn.functional as F
@@ -70,6 +74,7 @@ def one_setting(
         layout = torch.contiguous_format
     net = net.to(device=device, memory_format=layout)
     weights, alphas = net.weight_parameters(), net.arch_parameters()
+    forward = torch.compile(net) if compiled else net
     w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
 
@@ -87,7 +92,7 @@ def one_setting(
 
     def loss(x, y):
         with torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None):
-            return F.cross_entropy(net(x), y)
+            return F.cross_entropy(forward(x), y)
 
     def iteration() -> None:  # BilevelModule.training_step, first order
         a_opt.zero_grad(set_to_none=True)
@@ -102,7 +107,9 @@ def one_setting(
         if cuda:
             torch.cuda.synchronize()
 
-    iteration()  # warm-up
+    t0 = time.perf_counter()
+    iteration()  # warm-up (and, with --compile, the compilation)
+    warmup = time.perf_counter() - t0
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     times = []
@@ -119,6 +126,8 @@ def one_setting(
         "threads": threads,
         "device": device,
         "precision": precision,
+        "compiled": compiled,
+        "warmup_s": round(warmup, 2),
         "median_s": round(statistics.median(times), 4),
         "min_s": round(min(times), 4),
         "max_s": round(max(times), 4),
@@ -138,13 +147,22 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--compile", action="store_true", help="torch.compile the supernet")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         c, n, b = (int(v) for v in args.child.split(","))
         result = one_setting(
-            c, n, b, args.repeats, args.threads, args.variant, args.device, args.precision
+            c,
+            n,
+            b,
+            args.repeats,
+            args.threads,
+            args.variant,
+            args.device,
+            args.precision,
+            args.compile,
         )
         print(json.dumps(result))
         return
@@ -158,11 +176,13 @@ def main() -> None:
                     *("--child", setting, "--variant", variant),
                     *("--repeats", str(args.repeats), "--threads", str(args.threads)),
                     *("--device", args.device, "--precision", args.precision),
+                    *(["--compile"] if args.compile else []),
                 ],
                 capture_output=True,
                 text=True,
-                check=True,
             )
+            if out.returncode != 0:  # say why, not just that the child failed
+                sys.exit(f"{setting} {variant} failed:\n{out.stderr[-3000:]}")
             r = results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
             if args.json:
                 print(json.dumps(r))
@@ -172,6 +192,7 @@ def main() -> None:
                 f"median {r['median_s'] * 1000:7.0f} ms (min {r['min_s'] * 1000:.0f}, "
                 f"max {r['max_s'] * 1000:.0f}; {args.repeats} runs, {args.threads} threads), "
                 f"peak RSS {r['peak_rss_gib']:.2f} GiB"
+                + (f", warm-up {r['warmup_s']:.1f} s" if args.compile else "")
                 + (f", peak GPU {r['peak_gpu_gib']:.2f} GiB" if "peak_gpu_gib" in r else "")
                 + (f", {1 / r['median_s']:.2f} it/s" if args.device != "cpu" else ""),
                 flush=True,
