@@ -135,6 +135,11 @@ def one_setting(
     }
     if cuda:
         out["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    if compiled:  # how much of the supernet torch.compile captured
+        from torch._dynamo.utils import counters
+
+        out["graph_breaks"] = sum(counters["graph_break"].values())
+        out["unique_graphs"] = counters["stats"]["unique_graphs"]
     return out
 
 
@@ -166,6 +171,7 @@ def main() -> None:
         )
         print(json.dumps(result))
         return
+    failed = False
     for setting in args.settings:
         results = {}
         for variant in args.variants:
@@ -181,8 +187,10 @@ def main() -> None:
                 capture_output=True,
                 text=True,
             )
-            if out.returncode != 0:  # say why, not just that the child failed
-                sys.exit(f"{setting} {variant} failed:\n{out.stderr[-3000:]}")
+            if out.returncode != 0:  # say why, and go on with the other variants
+                print(f"{setting} {variant} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
+                failed = True
+                continue
             r = results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
             if args.json:
                 print(json.dumps(r))
@@ -192,7 +200,12 @@ def main() -> None:
                 f"median {r['median_s'] * 1000:7.0f} ms (min {r['min_s'] * 1000:.0f}, "
                 f"max {r['max_s'] * 1000:.0f}; {args.repeats} runs, {args.threads} threads), "
                 f"peak RSS {r['peak_rss_gib']:.2f} GiB"
-                + (f", warm-up {r['warmup_s']:.1f} s" if args.compile else "")
+                + (
+                    f", warm-up {r['warmup_s']:.1f} s, {r['unique_graphs']} graphs, "
+                    f"{r['graph_breaks']} graph breaks"
+                    if args.compile
+                    else ""
+                )
                 + (f", peak GPU {r['peak_gpu_gib']:.2f} GiB" if "peak_gpu_gib" in r else "")
                 + (f", {1 / r['median_s']:.2f} it/s" if args.device != "cpu" else ""),
                 flush=True,
@@ -206,6 +219,8 @@ def main() -> None:
                         f"  {variant}: {ref['median_s'] / r['median_s']:.2f}x faster, "
                         f"{r[memory] / ref[memory]:.2f}x the peak memory"
                     )
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,69 +1,83 @@
 #!/usr/bin/env bash
 # The GPU measurements the one-shot and hardware-aware features still lack, in one short run on a
-# machine with a CUDA device (about 5 minutes on an H100/H200; every step has its own time limit,
-# and a failing step is logged and skipped, so one run returns every figure it can):
+# machine with a CUDA device. Every step has its own time limit and the whole run a deadline
+# (GPU_CHECKS_BUDGET seconds, default 540, under a device run's 10 minutes); a failing step is
+# logged and the next one runs, so one run returns every figure it can; a step gets its limit or
+# what is left of the budget. Not yet timed on a GPU (a few minutes expected on an H100/H200).
 #   1. one first-order DARTS iteration at the paper's search settings (C=16, 8 cells, batch 64):
-#      iterations per second and peak GPU memory, bf16 autocast and fp32, channels-last and NCHW,
-#      against the original computation; then the same through torch.compile;
+#      iterations per second and peak GPU memory against the original computation, bf16 autocast
+#      (channels-last and NCHW) and fp32; then nascli with and without lean stages through
+#      torch.compile (graphs and graph breaks counted);
 #   2. `nas search strategy=darts trainer=gpu` on digits, wall clock;
 #   3. `nas hw profile hardware=gpu` for the mobilenet space, then `nas hw validate` (its error).
 #
 #   bash scripts/gpu_checks.sh [OUT_DIR]       # OUT_DIR: $OUT, else outputs/gpu-checks
 #
 # Where the machine's Python has torch and Lightning but not Hydra (the lent GPU machines), run
-# `bash scripts/gpu_checks.sh --wheels` here first: it builds the missing pure-Python wheels at
-# the locked versions into .whl/ (git-ignored through .git/info/exclude); the checks install them
-# with pip --target when .whl/ exists (a device run must carry .whl, being ignored). OUT_DIR gets four files (a device run returns at most 8):
-# gpu_checks.log (every step's output), latency-gpu.json (the table), darts_summary.json and
-# hw_validate_summary.json; the run directories themselves stay in /tmp/nascli-gpu-runs.
+# `bash scripts/gpu_checks.sh --wheels` first where pip can download: it builds the missing
+# pure-Python wheels at the locked versions into .whl/ (git-ignored through .git/info/exclude, so
+# a device run must carry .whl); the checks install them with pip --target when .whl/ exists.
+# OUT_DIR gets four files (a device run returns at most 8): gpu_checks.log (every step's output),
+# latency-gpu.json (the table), darts_summary.json and hw_validate_summary.json; the run
+# directories themselves go to a fresh temporary folder.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
 
 if [[ "${1:-}" == "--wheels" ]]; then
     pins=$(grep -iE '^(hydra-core|omegaconf|antlr4-python3-runtime)==' requirements.lock)
-    grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >>.git/info/exclude
+    exclude=$(git rev-parse --git-path info/exclude)
+    mkdir -p "$(dirname "$exclude")"
+    grep -qx '/.whl/' "$exclude" 2>/dev/null || echo '/.whl/' >>"$exclude"
     # shellcheck disable=SC2086  # one argument per pin
-    exec python3 -m pip wheel --no-deps -q -w .whl $pins
+    exec "$PY" -m pip wheel --no-deps -q -w .whl $pins
 fi
 
 out=${1:-${OUT:-outputs/gpu-checks}}
-runs=/tmp/nascli-gpu-runs
-mkdir -p "$out" "$runs"
+runs=$(mktemp -d /tmp/nascli-gpu-runs.XXXXXX)
+mkdir -p "$out"
 log=$out/gpu_checks.log
 : >"$log"
-PY=${PYTHON:-python3}
+deadline=$((SECONDS + ${GPU_CHECKS_BUDGET:-540}))
 if compgen -G ".whl/*.whl" >/dev/null; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/nascli-site .whl/*.whl >>"$log" 2>&1
-    export PYTHONPATH=/tmp/nascli-site:$PWD/src
+        --target "$runs/site" .whl/*.whl >>"$log" 2>&1
+    export PYTHONPATH=$runs/site:$PWD/src
 else
     export PYTHONPATH=$PWD/src
 fi
 export PYTHONUNBUFFERED=1
 
-step() { # step NAME SECONDS COMMAND...: run it under a time limit, log its output and its status
-    local name=$1 limit=$2 start rc
+step() { # step NAME SECONDS COMMAND...: run it under its limit (or what is left), log it all
+    local name=$1 limit=$2 left=$((deadline - SECONDS)) start rc
     shift 2
+    ((left < limit)) && limit=$left
+    if ((limit < 10)); then
+        echo "=== $name: skipped, the run's deadline is near" | tee -a "$log"
+        return
+    fi
     echo "=== $name (limit ${limit} s): $*" | tee -a "$log"
-    start=$(date +%s)
+    start=$SECONDS
     timeout "$limit" "$@" >>"$log" 2>&1
     rc=$?
-    echo "=== $name: exit $rc after $(($(date +%s) - start)) s" | tee -a "$log"
+    echo "=== $name: exit $rc after $((SECONDS - start)) s" | tee -a "$log"
 }
 
 step machine 30 bash -c 'nvidia-smi -L; '"$PY"' -c "import torch, pytorch_lightning as pl;
 print(\"torch\", torch.__version__, \"lightning\", pl.__version__, \"cuda\", torch.cuda.is_available(),
 torch.cuda.get_device_name() if torch.cuda.is_available() else \"\")"'
 bench=(scripts/bench_supernet.py --device cuda --settings 16,8,64 --repeats 20)
-step bench-bf16 150 "$PY" "${bench[@]}" --precision bf16 --variants reference nascli nascli-nchw
-step bench-fp32 120 "$PY" "${bench[@]}" --precision fp32 --variants reference nascli
-step bench-bf16-compile 150 "$PY" "${bench[@]}" --precision bf16 --variants nascli --compile
-step darts-digits-gpu 150 "$PY" -m nascli search strategy=darts trainer=gpu logger=none \
+step bench-bf16 90 "$PY" "${bench[@]}" --precision bf16 --variants reference nascli nascli-nchw
+step bench-fp32 60 "$PY" "${bench[@]}" --precision fp32 --variants reference nascli
+step darts-digits-gpu 100 "$PY" -m nascli search strategy=darts trainer=gpu logger=none \
     "hydra.run.dir=$runs/darts-digits"
-step hw-profile-gpu 120 "$PY" -m nascli hw profile space=mobilenet hardware=gpu \
-    "hw.file=$out/latency-gpu.json" "hydra.run.dir=$runs/hw-profile"
-step hw-validate-gpu 90 "$PY" -m nascli hw validate space=mobilenet hardware=gpu \
-    "hw.file=$out/latency-gpu.json" hw.samples=20 "hydra.run.dir=$runs/hw-validate"
 cp "$runs/darts-digits/summary.json" "$out/darts_summary.json" 2>/dev/null
+step hw-profile-gpu 80 "$PY" -m nascli hw profile space=mobilenet hardware=gpu \
+    "hw.file=$out/latency-gpu.json" "hydra.run.dir=$runs/hw-profile"
+step hw-validate-gpu 60 "$PY" -m nascli hw validate space=mobilenet hardware=gpu \
+    "hw.file=$out/latency-gpu.json" hw.samples=20 "hydra.run.dir=$runs/hw-validate"
 cp "$runs/hw-validate/summary.json" "$out/hw_validate_summary.json" 2>/dev/null
-echo "log: $log" | tee -a "$log"
+# Last, as the least certain: compilation may take most of what is left.
+step bench-bf16-compile 200 "$PY" "${bench[@]}" --precision bf16 --variants nascli nascli-plain \
+    --compile
+echo "log: $log (total $SECONDS s)" | tee -a "$log"

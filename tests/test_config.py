@@ -85,6 +85,7 @@ def test_estimator_presets_fit_one_space_on_one_dataset_and_yield_to_the_user():
     assert _compose(mobilenet, "dataset=cifar10").estimator.optimizer.lr == 0.1
     assert "optimizer" not in _compose(mobilenet, "estimator=zerocost").estimator
     assert _compose(mobilenet, command="bench").estimator.optimizer.lr == 0.03
+    assert _compose(mobilenet, "estimator=hyperband").estimator.optimizer.lr == 0.03
 
 
 def test_instantiating_the_default_pieces():

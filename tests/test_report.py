@@ -94,6 +94,7 @@ def test_report_finds_runs_below_a_folder(sweep):
         (["no_such_folder"], "no_such_folder"),
         (["sw", "group_by=[colour]"], "group_by"),
         (["sw", "reference_point=0.5"], "reference_point"),
+        (["sw", "reference_point={}"], "reference_point"),
         (["sw", "reference_point={val_acc:0.5,latency_ms:20}"], "reference_point"),
     ],
 )

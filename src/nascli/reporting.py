@@ -626,7 +626,7 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
     budgets = [float(b) for b in cfg.get("budgets") or []]
     rows = read_rows([str(d) for d in cfg.dirs], budgets)
     given = cfg.get("reference_point")
-    if given is not None and not isinstance(given, DictConfig):
+    if given is not None and (not isinstance(given, DictConfig) or len(given) == 0):
         raise NascliError(
             "reference_point must map each objective to a value, e.g. "
             "'reference_point={val_acc:0.8,latency_ms:20}'"
