@@ -73,9 +73,9 @@ step darts-digits-gpu 100 "$PY" -m nascli search strategy=darts trainer=gpu logg
     "hydra.run.dir=$runs/darts-digits"
 cp "$runs/darts-digits/summary.json" "$out/darts_summary.json" 2>/dev/null
 step hw-profile-gpu 80 "$PY" -m nascli hw profile space=mobilenet hardware=gpu \
-    "hw.file=$out/latency-gpu.json" "hydra.run.dir=$runs/hw-profile"
+    hw.passes=3 "hw.file=$out/latency-gpu.json" "hydra.run.dir=$runs/hw-profile"
 step hw-validate-gpu 60 "$PY" -m nascli hw validate space=mobilenet hardware=gpu \
-    "hw.file=$out/latency-gpu.json" hw.samples=20 "hydra.run.dir=$runs/hw-validate"
+    hw.passes=3 "hw.file=$out/latency-gpu.json" hw.samples=20 "hydra.run.dir=$runs/hw-validate"
 cp "$runs/hw-validate/summary.json" "$out/hw_validate_summary.json" 2>/dev/null
 # Last, as the least certain: compilation may take most of what is left.
 step bench-bf16-compile 200 "$PY" "${bench[@]}" --precision bf16 --variants nascli nascli-plain \

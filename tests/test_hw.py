@@ -65,27 +65,105 @@ def test_profile_then_predict_is_exact_on_an_additive_device():
 
 
 class SlowForAWhile(ParamsAsLatency):
-    """The additive device, three times slower for 30 timings early on (a shared machine)."""
+    """The additive device, three times slower for calls 21-50 (a shared machine's slow spell)."""
 
     def __init__(self) -> None:
         self.calls = 0
 
     def latency_ms(self, net, input_shape) -> float:
         self.calls += 1
-        return super().latency_ms(net, input_shape) * (3 if 20 <= self.calls < 50 else 1)
+        return super().latency_ms(net, input_shape) * (3 if 21 <= self.calls <= 50 else 1)
 
 
 def test_profiling_in_shuffled_rounds_keeps_a_slow_spell_out_of_the_table():
     space = _space()
     rng = random.Random(5)
     nets = [space.build(space.sample(rng), SHAPE, 10) for _ in range(10)]
-    for passes, exact in ((3, True), (1, False)):
-        table = lut.profile(space, SHAPE, 10, SlowForAWhile(), seed=0, patience=100, passes=passes)
+    # Without the probe, three rounds' medians outvote the spell and one round does not; with the
+    # probe timed before every job, each time is put back at the probe's usual speed and one
+    # round is enough. (profile makes no timing before its rounds, so calls alternate probe, job
+    # from call 1: the spell, calls 21-50, covers whole probe-job pairs.)
+    for passes, every, exact in ((3, 0, True), (1, 0, False), (1, 1, True)):
+        table = lut.profile(
+            space,
+            SHAPE,
+            10,
+            SlowForAWhile(),
+            seed=0,
+            patience=100,
+            passes=passes,
+            probe_every=every,
+        )
         right = all(
             lut.predict(table, net, SHAPE) == pytest.approx(count_params(net) / 1000)
             for net in nets
         )
-        assert right == exact
+        assert right == exact, (passes, every)
+        assert ("probe" in table) == bool(every)
+
+
+def test_timed_rounds_pairs_each_job_with_the_probe_timed_last_before_it():
+    calls: list[str] = []
+
+    def timed(name: str) -> float:  # every "time" is the call's place in the sequence, from 1
+        calls.append(name)
+        return float(len(calls))
+
+    times, probes = lut.timed_rounds(
+        list("abcde"),
+        timed,
+        random.Random(0),
+        passes=2,
+        probe=lambda: timed("probe"),
+        probe_every=2,
+    )
+    assert len(probes) == 2 * 3  # before jobs 1, 3 and 5 of each round
+    probe_places = [i + 1 for i, name in enumerate(calls) if name == "probe"]
+    assert probes == [float(place) for place in probe_places]
+    for name, rounds in times.items():
+        assert [calls[int(place) - 1] for place, _ in rounds] == [name, name]
+        for place, latest in rounds:
+            assert latest == max(p for p in probe_places if p < place)
+    assert lut.at_speed([(2.0, 4.0), (3.0, 1.0), (1.0, 2.0)], probe_ms=2.0) == pytest.approx(1.0)
+    assert lut.at_speed([(2.0, 4.0), (3.0, 1.0), (1.0, 2.0)], probe_ms=None) == 2.0
+
+
+class SlowerLater(ParamsAsLatency):
+    """The additive device, running at `factor` times its latency once told to."""
+
+    factor = 1.0
+
+    def latency_ms(self, net, input_shape) -> float:
+        return super().latency_ms(net, input_shape) * self.factor
+
+
+def test_validation_measures_at_the_speed_the_device_had_while_profiling():
+    space, device = _space(), SlowerLater()
+    table = lut.profile(space, SHAPE, 10, device, seed=0, patience=100)
+    probe = space.build(table["probe"]["arch"], SHAPE, 10)
+    assert table["probe"]["ms"] == pytest.approx(count_params(probe) / 1000)
+    device.factor = 2.0  # half as fast as while profiling
+    check = lut.validate(table, space, SHAPE, 10, device, samples=8, seed=1)
+    assert check["samples"] == 8 and check["speed_factor"] == pytest.approx(2.0)
+    assert check["mean_abs_error_pct"] == pytest.approx(0.0, abs=1e-9)
+    assert check["raw"]["mean_abs_error_pct"] == pytest.approx(50.0)
+    assert check["measured_ms"] == pytest.approx([2 * m for m in check["at_table_speed_ms"]])
+    with pytest.raises(NascliError, match="another space"):
+        lut.validate(table, NB201Space(cells_per_stage=1), SHAPE, 10, device, samples=2)
+    # A table without a probe (profiled with probe_every=0, or by an older nascli) is validated
+    # against the times as measured.
+    del table["probe"]
+    check = lut.validate(table, space, SHAPE, 10, device, samples=8, seed=1)
+    assert "raw" not in check and check["mean_abs_error_pct"] == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize(
+    "probe", [{"arch": "x", "ms": 0.0}, {"ms": 1.0}, {"arch": ["a"], "ms": 1.0}, "probe"]
+)
+def test_a_table_with_a_broken_probe_is_refused_in_one_line(tmp_path, probe):
+    (tmp_path / "t.json").write_text(json.dumps({"entries": {}, "probe": probe}))
+    with pytest.raises(NascliError, match="hardware.file=.*not a latency table"):
+        lut.TableTarget(str(tmp_path / "t.json"))
 
 
 @pytest.mark.slow
@@ -98,10 +176,12 @@ def test_hw_profile_validate_and_a_search_on_the_table(tmp_path):
     assert out.returncode == 0, out.stderr
     check = json.loads(out.stdout)
     assert check["samples"] == 5 and check["mean_abs_error_pct"] >= 0
-    errors = [
-        abs(p - m) / m for p, m in zip(check["predicted_ms"], check["measured_ms"], strict=True)
-    ]
+    at_speed, measured = check["at_table_speed_ms"], check["measured_ms"]
+    errors = [abs(p - m) / m for p, m in zip(check["predicted_ms"], at_speed, strict=True)]
     assert check["mean_abs_error_pct"] == pytest.approx(100 * sum(errors) / 5)
+    errors = [abs(p - m) / m for p, m in zip(check["predicted_ms"], measured, strict=True)]
+    assert check["raw"]["mean_abs_error_pct"] == pytest.approx(100 * sum(errors) / 5)
+    assert check["speed_factor"] > 0
     out = run_nas(
         "search",
         "space=mobilenet",
@@ -131,6 +211,8 @@ def test_hw_profile_validate_and_a_search_on_the_table(tmp_path):
         ("search", ["space=mobilenet", "hardware=table", "hardware.file=none.json"], "none.json"),
         ("hw", ["validate", "hw.file=none.json"], "none.json"),
         ("hw", ["frobnicate"], "frobnicate"),
+        ("hw", ["profile", "hw.passes=0"], "hw.passes"),
+        ("hw", ["profile", "hw.probe_every=-1"], "hw.probe_every"),
         ("hw", ["profile", "hardware=table", "hardware.file=x"], "hardware=cpu"),
         pytest.param(
             "search",

@@ -238,6 +238,13 @@ RULES: dict[str, Rule] = {
     ),
     "hw.samples": (_is_int, lambda v: v >= 2, "an integer of at least 2", "hw.samples=30"),
     "hw.patience": (_is_int, lambda v: v >= 1, "a positive integer", "hw.patience=300"),
+    "hw.passes": (_is_int, lambda v: v >= 1, "an integer of at least 1", "hw.passes=5"),
+    "hw.probe_every": (
+        _is_int,
+        lambda v: v >= 0,
+        "a non-negative integer (0: no probe)",
+        "hw.probe_every=4",
+    ),
     "bench.limit": (_is_int, lambda v: v >= 1, "a positive integer or null", "bench.limit=100"),
     "bench.workers": (_is_int, lambda v: v >= 1, "an integer of at least 1", "bench.workers=2"),
     "ensemble.top_k": (_is_int, lambda v: v >= 1, "an integer of at least 1", "ensemble.top_k=3"),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import random
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,32 @@ from nascli.inspecting import dataset_shape
 from nascli.results.run_dir import CONFIG, SUMMARY, RunDir, write_json_atomic
 
 
-def _spearman(a: list[float], b: list[float]) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(a, b).statistic)
+def _describe(result: dict[str, Any]) -> str:
+    """The one-paragraph console summary of a profile or a validation."""
+    if result["command"] == "hw profile":
+        text = (
+            f"{result['entries']} block shapes timed (from {result['sampled_archs']} sampled "
+            f"architectures), overhead {result['overhead_ms']:.3f} ms, in {result['seconds']:.0f} s: "
+            f"{result['file']}"
+        )
+        if probe := result.get("probe"):
+            text += (
+                f"\nprobe network {probe['ms']:.3f} ms (10-90 % of its {probe['timings']} timings: "
+                f"{probe['p10_ms']:.3f}-{probe['p90_ms']:.3f} ms); every time is put at its median speed"
+            )
+        return text
+    text = (
+        f"{result['samples']} architectures: mean absolute error {result['mean_abs_error_pct']:.1f} % "
+        f"({result['mean_abs_error_ms']:.3f} ms), max {result['max_abs_error_pct']:.1f} %, "
+        f"Spearman {result['spearman']:.3f}"
+    )
+    if raw := result.get("raw"):
+        text += (
+            f", at the speed the device had while profiling; it now runs the probe network at "
+            f"{result['speed_factor']:.2f}x that time, and against the times as measured the error "
+            f"is {raw['mean_abs_error_pct']:.1f} % (max {raw['max_abs_error_pct']:.1f} %)"
+        )
+    return text
 
 
 def run_hw(cfg: DictConfig) -> dict[str, Any]:
@@ -50,7 +70,8 @@ def run_hw(cfg: DictConfig) -> dict[str, Any]:
             target,
             seed=cfg.seed,
             patience=int(cfg.hw.patience),
-            passes=int(cfg.hw.get("passes", 3)),
+            passes=int(cfg.hw.passes),
+            probe_every=int(cfg.hw.probe_every),
         )
         table["meta"] = {
             "space": choices.get("space"),
@@ -71,36 +92,24 @@ def run_hw(cfg: DictConfig) -> dict[str, Any]:
             "scale": table["scale"],
             "overhead_ms": table["overhead_ms"],
             "sampled_archs": table["sampled_archs"],
+            "probe": {k: v for k, v in table.get("probe", {}).items() if k != "arch"} or None,
         }
     else:
         predictor = lut.TableTarget(str(path))
-        rng = random.Random(cfg.seed + 1)  # other architectures than profiling calibrated on
-        nets = [
-            space.build(space.sample(rng), input_shape, num_classes)
-            for _ in range(int(cfg.hw.samples))
-        ]
-        # Measured as the table was made: each network once per pass, in a new order each pass,
-        # keeping the median (a few slow seconds of a shared machine skew no network alone).
-        order, times = list(range(len(nets))), [[] for _ in nets]
-        for _ in range(max(1, int(cfg.hw.get("passes", 3)))):
-            rng.shuffle(order)
-            for i in order:
-                times[i].append(target.latency_ms(nets[i], input_shape))
-        measured = [statistics.median(t) for t in times]
-        predicted = [predictor.latency_ms(net, input_shape) for net in nets]
-        errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
         result = {
             "command": "hw validate",
             "file": str(path),
-            "samples": len(measured),
-            "mean_abs_error_pct": 100 * statistics.fmean(errors),
-            "max_abs_error_pct": 100 * max(errors),
-            "mean_abs_error_ms": statistics.fmean(
-                abs(p - m) for p, m in zip(predicted, measured, strict=True)
+            **lut.validate(
+                predictor.table,
+                space,
+                input_shape,
+                num_classes,
+                target,
+                samples=int(cfg.hw.samples),
+                seed=cfg.seed + 1,  # other architectures than profiling calibrated on
+                passes=int(cfg.hw.passes),
+                probe_every=int(cfg.hw.probe_every),
             ),
-            "spearman": _spearman(measured, predicted),
-            "measured_ms": measured,
-            "predicted_ms": predicted,
         }
     result.update(
         status="completed", seconds=round(time.perf_counter() - start, 3), run_dir=str(run.path)
@@ -108,21 +117,6 @@ def run_hw(cfg: DictConfig) -> dict[str, Any]:
     run.write_json(SUMMARY, result)
     if cfg.format == "json":
         print(json.dumps(result))
-    elif cfg.action == "profile":
-        Console().print(
-            f"{result['entries']} block shapes timed (from {result['sampled_archs']} sampled "
-            f"architectures), overhead {result['overhead_ms']:.3f} ms, in {result['seconds']:.0f} s: {path}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
     else:
-        Console().print(
-            f"{result['samples']} architectures: mean absolute error {result['mean_abs_error_pct']:.1f} % "
-            f"({result['mean_abs_error_ms']:.3f} ms), max {result['max_abs_error_pct']:.1f} %, "
-            f"Spearman {result['spearman']:.3f}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+        Console().print(_describe(result), markup=False, highlight=False, soft_wrap=True)
     return result
