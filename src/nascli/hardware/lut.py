@@ -56,16 +56,7 @@ def units(
     return out
 
 
-PROBE_SEED = 20240611  # the fixed architecture of the space that measures the device's speed
-
-
-def probe_network(
-    space: Any, input_shape: Sequence[int], num_classes: int
-) -> tuple[Any, nn.Module]:
-    """(architecture, network): one fixed network of the space, timed between the jobs of a
-    profile or validation to follow the device's speed."""
-    arch = space.sample(random.Random(PROBE_SEED))
-    return arch, space.build(arch, input_shape, num_classes)
+PROBE_SEED = 20240611  # samples the probe: the fixed network of the space that follows its speed
 
 
 def timed_rounds(
@@ -79,9 +70,10 @@ def timed_rounds(
     """Time every job once in each of `passes` rounds, in a new shuffled order each round.
 
     With a `probe` (a callable timing one fixed network) and `probe_every` > 0, the probe is also
-    timed before jobs 1, 1 + probe_every, 1 + 2 * probe_every, ... of each round. Returns {job: [(ms, the probe's latest ms or None)]}
-    and every probe time: a caller can then put each time at one speed of the device (see
-    `at_speed`), which a shared machine changes by tens of percent within seconds."""
+    timed before jobs 1, 1 + probe_every, 1 + 2 * probe_every, ... of each round. Returns
+    {job: [(ms, the probe's latest ms or None)]} and every probe time: a caller can then put each
+    time at one speed of the device (see `at_speed`), which a shared machine changes by tens of
+    percent within seconds."""
     jobs = list(jobs)
     times: dict[Any, list[tuple[float, float | None]]] = {job: [] for job in jobs}
     probes: list[float] = []
@@ -123,8 +115,8 @@ def profile(
     Every unit and calibration network is timed in each of `passes` rounds, in a new shuffled
     order each round, and keeps its median: a machine whose speed drifts for a few seconds (a
     shared VM) then skews no block alone, and blocks and networks see the same mix of speeds.
-    With `probe_every` > 0 a fixed network of the space (the probe) is timed before every
-    `probe_every`-th job and each time is scaled to the probe's median speed over the profile;
+    With `probe_every` > 0 a fixed network of the space (the probe) is timed before each group of
+    `probe_every` jobs of a round and each time is scaled to the probe's median speed over the profile;
     the table keeps the probe (architecture and median time), so that `nas hw validate` can
     measure at that same speed."""
     rng = random.Random(seed)
@@ -141,9 +133,8 @@ def profile(
                 new += 1
         quiet = 0 if new else quiet + 1
     nets = [space.build(space.sample(rng), input_shape, num_classes) for _ in range(calibration)]
-    probe_arch, probe_net = (
-        probe_network(space, input_shape, num_classes) if probe_every > 0 else (None, None)
-    )
+    probe_arch = space.sample(random.Random(PROBE_SEED))
+    probe_net = space.build(probe_arch, input_shape, num_classes) if probe_every > 0 else None
 
     def time_job(job: tuple[str, Any]) -> float:
         kind, which = job
