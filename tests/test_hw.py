@@ -157,6 +157,33 @@ def test_validation_measures_at_the_speed_the_device_had_while_profiling():
     assert "raw" not in check and check["mean_abs_error_pct"] == pytest.approx(50.0)
 
 
+def test_the_console_summary_names_the_speed_factor_and_the_raw_error():
+    from nascli.hardware.profiling import _describe
+
+    space, device = _space(), SlowerLater()
+    table = lut.profile(space, SHAPE, 10, device, seed=0, patience=100)
+    device.factor = 2.0
+    check = {"command": "hw validate", **lut.validate(table, space, SHAPE, 10, device, samples=4)}
+    text = _describe(check)
+    assert "mean absolute error 0.0 %" in text and "2.00x" in text and "error is 50.0 %" in text
+    del table["probe"]
+    text = _describe(
+        {"command": "hw validate", **lut.validate(table, space, SHAPE, 10, device, samples=4)}
+    )
+    assert "mean absolute error 50.0 %" in text and "x that time" not in text
+    profiled = {
+        "command": "hw profile",
+        "file": "t.json",
+        "seconds": 1.0,
+        "entries": 3,
+        "sampled_archs": 9,
+        "overhead_ms": 0.0,
+    }
+    assert "probe network" not in _describe(profiled)
+    profiled["probe"] = {"ms": 1.5, "timings": 7, "p10_ms": 1.2, "p90_ms": 1.9}
+    assert "probe network 1.500 ms" in _describe(profiled) and "1.200-1.900" in _describe(profiled)
+
+
 @pytest.mark.parametrize(
     "probe", [{"arch": "x", "ms": 0.0}, {"ms": 1.0}, {"arch": ["a"], "ms": 1.0}, "probe"]
 )
