@@ -10,7 +10,7 @@ that its peak resident memory is its own. Variants:
 - reference: the original DARTS code's computation: every edge runs every op, `none` included,
   each conv op with its own ReLU; NCHW; every step computes every gradient.
 - nascli: what `nas search strategy=darts` runs (BilevelModule): `none` skipped, lean stages
-  (nascli.oneshot.lean), channels-last, and each step leaves out the gradients it does not use.
+  (nascli.nn.lean), channels-last, and each step leaves out the gradients it does not use.
 - nascli-nchw, nascli-plain, nascli-full: nascli without channels-last, without lean stages, or
   computing every gradient, to show what each part is worth.
 `--compile` runs each variant's supernet forward through torch.compile (the many small kernels
@@ -51,8 +51,8 @@ def one_setting(
     import torch
     import torch.nn.functional as F
 
-    from nascli.oneshot import supernet
-    from nascli.oneshot.lean import no_grad_for
+    from nascli.nn import supernet
+    from nascli.nn.lean import no_grad_for
     from nascli.spaces.darts import DartsSpace
 
     reference = variant == "reference"

@@ -27,8 +27,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from nascli.config import instantiate
-from nascli.paths import config_dir
+from nascli.core.config import instantiate
+from nascli.core.paths import config_dir
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nascli.bench.table import BenchTable
+from nascli.benchmarks.table import BenchTable
 from nascli.spaces.nb201 import NB201Space
 from nascli.strategies.evolution import RegularizedEvolution
 from tests.conftest import assert_one_line_error, run_nas

@@ -9,9 +9,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
-from nascli.config import instantiate, validate
-from nascli.errors import NascliError
-from nascli.paths import config_dir
+from nascli.core.config import instantiate, validate
+from nascli.core.errors import NascliError
+from nascli.core.paths import config_dir
 
 CONF = Path(config_dir())
 GROUPS = ["space", "strategy", "estimator", "dataset", "hardware", "trainer", "logger", "paths"]

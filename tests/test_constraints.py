@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 from nascli.hardware.constraints import ConstrainedProposer, violations
 from nascli.hardware.cost import count_params
 from nascli.spaces.nb201 import NB201Space
@@ -115,7 +115,7 @@ def test_peak_activation_memory_is_the_largest_layer_input_plus_output():
 
 
 def test_satisfies_applies_every_constraint_including_the_accuracy_floor():
-    from nascli.hardware.constraints import satisfies
+    from nascli.core.constraints import satisfies
 
     m = {"val_acc": 0.9, "params": 100, "flops": 1000, "latency_ms": 2.0, "memory_mb": 0.5}
     assert satisfies(m, {"max_params": 100, "max_latency_ms": 2.0, "min_accuracy": 0.9})

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 from nascli.spaces.custom import CustomSpace
 from tests.conftest import run_nas
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from nascli import Choices
-from nascli.errors import NascliError
-from nascli.spaces.base import ArchError
+from nascli.core.errors import NascliError
+from nascli.core.space import ArchError
 from nascli.spaces.custom import CustomSpace
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "tiny_space.py") + ":build"

@@ -7,11 +7,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nascli.core.space import ArchError
 from nascli.hardware.cost import count_params
-from nascli.spaces.base import ArchError
 from nascli.spaces.darts import DartsSpace, resolve
-from nascli.spaces.darts_genotypes import NAMED
-from nascli.spaces.genotype import format_genotype, parse_genotype
+from nascli.spaces.darts.genotype import format_genotype, parse_genotype
+from nascli.spaces.darts.genotypes import NAMED
 
 # Parameter counts the papers report (millions, auxiliary head excluded), with the DARTS evaluation
 # networks: CIFAR-10 C=36 / 20 cells; ImageNet-mobile C=48 / 14 cells.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from nascli.core.errors import NascliError
 from nascli.data import sources
 from nascli.data.module import ImageDataModule
-from nascli.errors import NascliError
 from tests.dataset_files import write_cifar, write_image_folder, write_mnist, write_svhn
 
 

@@ -170,7 +170,7 @@ def test_retraining_refuses_ddp_with_a_one_line_error(nas, tmp_path):
 def test_sweep_jobs_on_one_multi_gpu_host_take_a_gpu_each():
     from omegaconf import OmegaConf
 
-    from nascli.distributed import spread_jobs_over_gpus
+    from nascli.lit.distributed import spread_jobs_over_gpus
 
     def cfg(**trainer):
         return OmegaConf.create(
@@ -205,8 +205,8 @@ def test_local_trial_workers_take_one_gpu_each_on_a_multi_gpu_host():
 
     from omegaconf import OmegaConf
 
-    from nascli.distributed import take_gpu
-    from nascli.parallel import worker_slots
+    from nascli.lit.distributed import take_gpu
+    from nascli.trials.pool import worker_slots
 
     slots = worker_slots(multiprocessing.get_context("spawn"), 3)
     taken = sorted(slots.get(timeout=10) for _ in range(3))

@@ -8,7 +8,7 @@ import random
 import pytest
 import torch
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 from nascli.hardware import lut
 from nascli.hardware.cost import count_params
 from nascli.spaces.mobilenet import MobileNetSpace
@@ -158,7 +158,7 @@ def test_validation_measures_at_the_speed_the_device_had_while_profiling():
 
 
 def test_the_console_summary_names_the_speed_factor_and_the_raw_error():
-    from nascli.hardware.profiling import _describe
+    from nascli.commands.hw.run import _describe
 
     space, device = _space(), SlowerLater()
     table = lut.profile(space, SHAPE, 10, device, seed=0, patience=100)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 from nascli.estimators.hyperband import HyperbandEstimator, Promotion, rung_epochs
 from tests.conftest import TINY
 

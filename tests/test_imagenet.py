@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from nascli.core.errors import NascliError
 from nascli.data.streaming import StreamingImageDataModule
-from nascli.errors import NascliError
 from tests.conftest import run_nas
 
 WNIDS = {"n01440764": ("tench",), "n01443537": ("goldfish",), "n01484850": ("great white shark",)}

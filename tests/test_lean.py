@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nascli.nn import supernet
+from nascli.nn.lean import stages_of
 from nascli.oneshot import module as oneshot_module
-from nascli.oneshot import supernet
-from nascli.oneshot.lean import stages_of
 from nascli.oneshot.module import BilevelModule, no_grad_for
 from nascli.spaces.darts import DartsSpace
-from nascli.spaces.darts_ops import OPS, FactorizedReduce
-from nascli.spaces.mobilenet_net import MBConv
+from nascli.spaces.darts.ops import OPS, FactorizedReduce
+from nascli.spaces.mobilenet.net import MBConv
 from nascli.spaces.nb201 import NB201Space
 
 
@@ -129,7 +129,7 @@ def test_stages_cover_the_darts_and_nb201_ops_and_nothing_else():
 
 
 def test_a_lone_lean_layer_choice_may_be_changed_in_place_by_the_network_around_it():
-    from nascli.oneshot.supernet import CellPlan, MixedLayer
+    from nascli.nn.supernet import CellPlan, MixedLayer
 
     layer = MixedLayer(
         "conv",

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from nascli.spaces.base import ArchError
+from nascli.core.space import ArchError
 from nascli.spaces.macro import MacroSpace
 
 CHAIN = "conv_3x3|sep_conv_5x5:1|max_pool_3x3:01|conv_5x5:100"

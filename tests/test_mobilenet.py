@@ -7,10 +7,10 @@ import random
 import pytest
 import torch
 
+from nascli.core.space import ArchError
 from nascli.hardware.cost import count_params
-from nascli.spaces.base import ArchError
 from nascli.spaces.mobilenet import MobileNetSpace
-from nascli.spaces.mobilenet_net import MBConv
+from nascli.spaces.mobilenet.net import MBConv
 
 SMALL = "|".join(["d2:" + "-".join(["k3e3"] * 4)] * 5)
 LARGE = "|".join(["d4:" + "-".join(["k7e6"] * 4)] * 5)

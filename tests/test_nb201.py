@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nascli.core.space import ArchError
 from nascli.hardware.cost import count_params
-from nascli.spaces.base import ArchError
 from nascli.spaces.nb201 import NB201Space
 
 ALL_3X3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"

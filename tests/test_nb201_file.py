@@ -20,7 +20,7 @@ from tests.conftest import assert_one_line_error, run_nas
 
 pytest.importorskip("nas_201_api")
 
-from nascli.errors import NascliError  # noqa: E402
+from nascli.core.errors import NascliError  # noqa: E402
 from nascli.estimators.nb201 import NB201Estimator  # noqa: E402
 
 SEEDS = (777, 888)

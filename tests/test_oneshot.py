@@ -17,7 +17,7 @@ from torch.func import functional_call
 
 from nascli.oneshot.module import BilevelModule, EnasModule, unrolled_backward
 from nascli.spaces.darts import CHOICE_OPS, PRIMITIVES, DartsSpace
-from nascli.spaces.genotype import parse_genotype
+from nascli.spaces.darts.genotype import parse_genotype
 from nascli.spaces.nb201 import OPS as NB201_OPS
 from nascli.spaces.nb201 import NB201Space
 from tests.conftest import NAS
@@ -418,7 +418,7 @@ def test_recomputing_cells_gives_the_same_gradients(space_name):
 
 
 def test_collapse_warning_counts_parameter_free_ops_of_the_normal_cell():
-    from nascli.oneshot.loop import _collapse_warnings
+    from nascli.commands.search.oneshot import _collapse_warnings
 
     nb201 = NB201Space()
     assert _collapse_warnings(

@@ -8,14 +8,14 @@ import random
 
 import pytest
 
-from nascli.errors import NascliError
-from nascli.reporting import Row, add_hypervolumes
-from nascli.results.pareto import (
+from nascli.commands.report.run import Row, add_hypervolumes
+from nascli.core.errors import NascliError
+from nascli.core.objectives import mnasnet_reward
+from nascli.core.pareto import (
     as_costs,
     front_indices,
     hypervolume,
     knee,
-    mnasnet_reward,
     parse_objectives,
     reference_point,
     summarise,

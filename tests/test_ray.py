@@ -64,8 +64,8 @@ def test_a_worker_error_comes_back_as_itself_and_a_dead_actor_as_a_broken_pool(m
 
     import ray
 
-    from nascli.errors import NascliError
-    from nascli.ray_pool import RayTrialPool
+    from nascli.core.errors import NascliError
+    from nascli.trials.ray import RayTrialPool
 
     monkeypatch.setenv("RAY_ADDRESS", "")
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -103,7 +103,7 @@ def test_a_dead_actor_is_replaced_and_the_others_go_on():
     from concurrent.futures.process import BrokenProcessPool
     from types import SimpleNamespace
 
-    from nascli.ray_pool import RayTrialPool
+    from nascli.trials.ray import RayTrialPool
 
     made = []
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nascli.cli import dirs_override
-from nascli.reporting import group, pareto_front, read_rows, varying
+from nascli.cli.argv import dirs_override
+from nascli.commands.report.run import group, pareto_front, read_rows, varying
 from tests.conftest import TINY, assert_one_line_error, run_nas
 
 pytestmark = pytest.mark.slow
@@ -116,7 +116,7 @@ def test_pareto_front_minimises_cost_and_maximises_accuracy():
 
 
 def test_group_counts_failures_apart_and_varying_keys():
-    from nascli.reporting import Row
+    from nascli.commands.report.run import Row
 
     rows = [
         Row(
@@ -152,7 +152,7 @@ def test_group_counts_failures_apart_and_varying_keys():
 
 
 def test_regret_curve_follows_the_choice_by_val_within_each_time(tmp_path):
-    from nascli.reporting import Row, chosen_at, plot_regret, regret_curve
+    from nascli.commands.report.run import Row, chosen_at, plot_regret, regret_curve
 
     def rec(trial, seconds, val, test, status="ok"):
         return {

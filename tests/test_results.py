@@ -7,14 +7,14 @@ import os
 
 import pytest
 
+from nascli.core.records import best_one
 from nascli.results.run_dir import RunDir, write_text_atomic
-from nascli.search_loop import choose_best
 
 
 def test_history_appends_one_line_per_record(tmp_path):
     run = RunDir(tmp_path / "run")
-    run.append_history({"trial": 0, "status": "ok"})
-    run.append_history({"trial": 1, "status": "failed"})
+    run.append_history({"trial": 0, "arch": "a", "status": "ok"})
+    run.append_history({"trial": 1, "arch": "b", "status": "failed"})
     assert [r["trial"] for r in run.read_history()] == [0, 1]
     assert len((tmp_path / "run" / "history.jsonl").read_text().splitlines()) == 2
 
@@ -52,5 +52,5 @@ def test_best_is_highest_val_acc_and_earliest_on_ties():
         {"trial": 2, "status": "ok", "metrics": {"val_acc": 0.9}},
         {"trial": 3, "status": "ok", "metrics": {"val_acc": 0.9}},
     ]
-    assert choose_best(history)["trial"] == 2
-    assert choose_best(history[1:2]) is None
+    assert best_one(history)["trial"] == 2
+    assert best_one(history[1:2]) is None

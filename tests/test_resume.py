@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nascli.errors import NascliError
-from nascli.results.resume import read_history
+from nascli.core.errors import NascliError
+from nascli.core.records import read_history
+from nascli.estimators.base import Estimator
 from tests.conftest import NAS
 
 ARGS = [
@@ -180,7 +181,7 @@ def test_a_config_read_back_for_resume_cannot_build_outside_the_allow_list(nas, 
     assert out.returncode == 2 and "strategy._target_=os.system is not allowed" in out.stderr
 
 
-class _OutOfMemory:
+class _OutOfMemory(Estimator):
     """An estimator that fails the way a too-large child does."""
 
     metrics = ("val_acc",)
@@ -188,7 +189,7 @@ class _OutOfMemory:
     def __init__(self, error: BaseException) -> None:
         self.error = error
 
-    def evaluate(self, net, data, seed, logger=None):
+    def estimate(self, arch, net, data, seed, *, space, logger=None, rung=0):
         raise self.error
 
 
@@ -215,13 +216,13 @@ class _Shape:
 def test_a_trial_out_of_memory_is_recorded_as_failed_with_the_fix(error):
     from omegaconf import OmegaConf
 
-    from nascli.search_loop import _run_trial
     from nascli.spaces.nb201 import NB201Space
+    from nascli.trials.run import run_trial
 
     space = NB201Space(channels=4, cells_per_stage=1)
     cfg = OmegaConf.create({"seed": 0, "logger": {}})
     arch = space.sample(random.Random(0))
-    record = _run_trial(cfg, 3, arch, space, _Shape(), _OutOfMemory(error), _Hardware(), "val_acc")
+    record = run_trial(cfg, 3, arch, space, _Shape(), _OutOfMemory(error), _Hardware(), "val_acc")
     assert record["status"] == "failed" and record["trial"] == 3
     assert (
         type(error).__name__ in record["error"] and "lower estimator.batch_size" in record["error"]

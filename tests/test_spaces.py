@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nascli.spaces.base import ArchError
+from nascli.core.space import ArchError
 from nascli.spaces.custom import CustomSpace
 from nascli.spaces.darts import DartsSpace
 from nascli.spaces.macro import MacroSpace

@@ -92,7 +92,7 @@ def test_evolution_failed_children_never_join_and_search_improves():
 def test_evolution_rejects_a_sample_larger_than_the_population():
     import pytest
 
-    from nascli.errors import NascliError
+    from nascli.core.errors import NascliError
     from nascli.strategies.evolution import RegularizedEvolution
 
     with pytest.raises(NascliError, match="strategy.sample_size"):
@@ -176,7 +176,7 @@ def test_every_strategy_resumes_from_its_state_dict():
 
 # -- Bayesian optimisation (Optuna) -------------------------------------------------------------
 def test_bo_proposes_no_duplicate_while_the_space_is_not_exhausted():
-    from nascli.spaces.base import Space
+    from nascli.core.space import Space
     from nascli.strategies.bo import BayesianOptimisation
 
     class Tiny(Space):
@@ -215,7 +215,7 @@ def test_bo_beats_random_on_a_smooth_objective():
 def test_bo_unknown_sampler_is_a_clear_error():
     import pytest
 
-    from nascli.errors import NascliError
+    from nascli.core.errors import NascliError
     from nascli.strategies.bo import BayesianOptimisation
 
     with pytest.raises(NascliError, match="strategy.sampler"):

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import nascli
+from nascli.cli.inherit import inherit
+from nascli.core.errors import NascliError
 from nascli.data.loader import Augment
-from nascli.errors import NascliError
-from nascli.results.inherit import inherit
 from tests.conftest import NAS, TINY, assert_one_line_error, run_nas
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -287,9 +287,9 @@ def test_search_train_evaluate_report_end_to_end(searched, trained):
 def test_drop_path_rises_linearly_and_the_auxiliary_head_adds_its_loss():
     from types import SimpleNamespace
 
+    from nascli.commands.train.run import DropPathSchedule
     from nascli.lit.classifier import Classifier
     from nascli.spaces.darts import DartsSpace
-    from nascli.training import DropPathSchedule
 
     net = DartsSpace(channels=8, layers=5, auxiliary=True).build("DARTS_V2", (3, 32, 32), 10)
     module = SimpleNamespace(net=net)

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from nascli.core.errors import NascliError
 from nascli.data.module import ImageDataModule
-from nascli.errors import NascliError
 from nascli.estimators.zerocost import PROXIES, ZeroCostEstimator, first_batch, score
 from nascli.spaces.darts import DartsSpace
 from nascli.spaces.nb201 import NB201Space

@@ -10,8 +10,8 @@ from nascli.spaces.custom import Choices  # noqa: E402  (the custom-space API; i
 
 def load(path, map_location="cpu"):
     """The trained network of a `nas train` run directory as a plain nn.Module in eval mode
-    (see nascli.export.load); torch loads on this first call."""
-    from nascli.export import load as _load
+    (see nascli.results.export.load); torch loads on this first call."""
+    from nascli.results.export import load as _load
 
     return _load(path, map_location=map_location)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 
 
 def _run_dir(resume: str | None, fresh: str) -> str:
@@ -31,7 +31,7 @@ def _hydra_subdir(resume: str | None, stamp: str) -> str:
 
 def _shipped_table(name: str) -> str:
     """bench.file's default: the table nascli ships for `<space>-<dataset>`, if there is one."""
-    path = Path(__file__).resolve().parent / "bench_tables" / f"{name}.sqlite"
+    path = Path(__file__).resolve().parent.parent / "bench_tables" / f"{name}.sqlite"
     if not path.is_file():
         raise NascliError(
             f"bench.file is required: nascli ships no table for {name}; build one with "
@@ -53,7 +53,7 @@ for _name, _fn in (
 ALLOWED_TARGETS = ("nascli.", "torch.optim.", "torch.nn.", "pytorch_lightning.", "torchvision.")
 
 
-def _check_targets(node: Any, where: str) -> None:
+def check_targets(node: Any, where: str) -> None:
     if isinstance(node, DictConfig | Mapping):
         target = node.get("_target_")
         if target is not None and not str(target).startswith(ALLOWED_TARGETS):
@@ -61,10 +61,10 @@ def _check_targets(node: Any, where: str) -> None:
                 f"{where}._target_={target} is not allowed; targets must start with one of {', '.join(ALLOWED_TARGETS)}"
             )
         for key, value in node.items():
-            _check_targets(value, f"{where}.{key}")
+            check_targets(value, f"{where}.{key}")
     elif isinstance(node, ListConfig | list | tuple):
         for i, value in enumerate(node):
-            _check_targets(value, f"{where}[{i}]")
+            check_targets(value, f"{where}[{i}]")
 
 
 def instantiate(node: DictConfig, where: str, **kwargs: Any) -> Any:
@@ -72,7 +72,7 @@ def instantiate(node: DictConfig, where: str, **kwargs: Any) -> Any:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate as hydra_instantiate
 
-    _check_targets(node, where)
+    check_targets(node, where)
     try:
         return hydra_instantiate(node, **kwargs)
     except InstantiationException as exc:

@@ -11,8 +11,10 @@ def config_dir() -> str:
     Hydra turns a relative config_path into `pkg://...` under a console script, so it always gets
     an absolute one.
     """
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent.parent / "conf"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "conf", package.parent.parent / "conf"):
         if (candidate / "search.yaml").is_file():
             return str(candidate)
-    raise FileNotFoundError(f"nascli's conf/ directory is missing next to {here}; reinstall nascli")
+    raise FileNotFoundError(
+        f"nascli's conf/ directory is missing next to {package}; reinstall nascli"
+    )

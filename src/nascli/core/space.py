@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 
 
 class ArchError(NascliError, ValueError):
@@ -41,12 +41,12 @@ class Space(ABC):
         """The child network (an nn.Module) for `arch` on inputs of `input_shape` (C, H, W)."""
 
     def graphs(self, arch: str) -> list[dict[str, Any]]:
-        """The cell(s) of `arch` as graphs for nascli.draw (empty where a space has no cell picture)."""
+        """The cell(s) of `arch` as graphs for nascli.ui.draw (empty where a space has no cell picture)."""
         return []
 
     # -- weight sharing (spaces that have a supernet override these) ----------------------------
     def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
-        """The weight-sharing search network (nascli.oneshot.supernet) over every choice."""
+        """The weight-sharing search network (nascli.nn.supernet) over every choice."""
         raise NascliError(
             f"space={self.name} has no weight-sharing supernet; one-shot strategies need space=darts or space=nb201"
         )

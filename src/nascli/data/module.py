@@ -7,9 +7,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from nascli.core.errors import NascliError
 from nascli.data import sources
 from nascli.data.loader import Augment, PairedLoader, TensorLoader
-from nascli.errors import NascliError
 
 
 class ImageDataModule(pl.LightningDataModule):

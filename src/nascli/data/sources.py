@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 
 
 @dataclass

@@ -17,8 +17,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from nascli.core.errors import NascliError
 from nascli.data.loader import PairedLoader
-from nascli.errors import NascliError
 
 # ImageNet's per-channel statistics, as every ImageNet model is normalised with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -7,17 +7,13 @@ rung 0: most candidates get a few epochs, the promising ones more.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
+from nascli.estimators.base import Promotion
 from nascli.estimators.train import TrainEstimator
 
-
-@dataclass
-class Promotion:
-    arch: str
-    rung: int
+__all__ = ["HyperbandEstimator", "Promotion", "rung_epochs"]
 
 
 def rung_epochs(min_epochs: int, max_epochs: int, eta: int) -> list[int]:
@@ -37,6 +33,8 @@ class HyperbandEstimator(TrainEstimator):
     The search loop asks `next_promotion(history)` before each trial: a Promotion says which
     architecture to retrain (from scratch) at which rung; None means a new architecture at rung 0.
     """
+
+    parallel = False  # promotions need every result of a rung before the next trial
 
     def __init__(
         self, min_epochs: int = 1, max_epochs: int = 9, eta: int = 3, **train_kwargs: Any

@@ -15,7 +15,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
+from nascli.estimators.base import Estimator
 from nascli.estimators.table import NotInTable
 
 # The dataset a search reads validation accuracy from, and where its test accuracy comes from.
@@ -63,7 +64,7 @@ def load_api(file: str, weights_only: bool = True) -> Any:
     return NASBench201API(data, verbose=False)
 
 
-class NB201Estimator:
+class NB201Estimator(Estimator):
     metrics = ("val_acc", "test_acc", "val_loss", "epochs", "params", "flops", "latency_ms")
     simulated = True  # the search budget counts the charged seconds
     provides_cost = True  # params, FLOPs and latency come from the file: nothing is built
@@ -131,6 +132,9 @@ class NB201Estimator:
     def best_test_acc(self) -> float:
         """The optimum a search's regret is measured against: the best cell's test accuracy."""
         return max(self._test_acc(i) for i in self.evaluated)
+
+    def estimate(self, arch, net, data, seed, *, space, logger=None, rung=0) -> dict[str, Any]:
+        return self.evaluate_arch(arch, space, data, seed)
 
     def evaluate_arch(self, arch: str, space: Any, data: Any, seed: int) -> dict[str, Any]:
         index = self._index(arch)

@@ -16,15 +16,20 @@ from typing import Any
 
 import torch
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
+from nascli.estimators.base import Estimator
 
 log = logging.getLogger("nascli.search")
 
 CHECKPOINT = "supernet.ckpt"
 
 
-class SupernetEstimator:
+class SupernetEstimator(Estimator):
+    """Train one single-path supernet (uniform sampling, as SPOS) before the first trial; score
+    each architecture with the weights it inherits, batch-norm statistics recalibrated."""
+
     metrics = ("val_acc", "epochs")
+    parallel = False  # every trial reads the one supernet this process trained
 
     def __init__(
         self,
@@ -67,8 +72,11 @@ class SupernetEstimator:
             os.replace(own.with_suffix(".tmp"), own)
         self.net = module.net
 
+    def estimate(self, arch, net, data, seed, *, space, logger=None, rung=0) -> dict[str, Any]:
+        return self.evaluate_arch(arch, space, data, seed)
+
     def evaluate_arch(self, arch: str, space, data, seed: int) -> dict[str, float]:
-        from nascli.oneshot.loop import accuracy, recalibrate_bn
+        from nascli.lit.evaluation import accuracy, recalibrate_bn
 
         if self.net is None:
             raise RuntimeError("SupernetEstimator.prepare must run before evaluate_arch")

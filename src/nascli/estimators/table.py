@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from nascli.bench.table import BenchTable
-from nascli.errors import NascliError
+from nascli.benchmarks.table import BenchTable
+from nascli.core.errors import NascliError
+from nascli.estimators.base import Estimator
 
 
 class NotInTable(LookupError):
     """The table has no row for this architecture (a sampled table); the trial fails."""
 
 
-class TableEstimator:
+class TableEstimator(Estimator):
     metrics = ("val_acc", "test_acc", "val_loss", "epochs", "params", "flops", "latency_ms")
     simulated = True  # the search budget counts the charged seconds
     provides_cost = True  # params, FLOPs and latency come from the table: nothing is built
@@ -74,6 +75,9 @@ class TableEstimator:
         return (
             f"bench.file: not in the table ({len(self.rows)} of the space's unique architectures)"
         )
+
+    def estimate(self, arch, net, data, seed, *, space, logger=None, rung=0) -> dict[str, Any]:
+        return self.evaluate_arch(arch, space, data, seed)
 
     def evaluate_arch(self, arch: str, space: Any, data: Any, seed: int) -> dict[str, Any]:
         row = self.rows.get(space.iso_key(arch))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from nascli.data.module import ImageDataModule
+from nascli.estimators.base import Estimator
 from nascli.lit.classifier import Classifier
 
 
@@ -23,8 +24,8 @@ def make_trainer(
 ) -> pl.Trainer:
     """A quiet Trainer from the `trainer` config group (its nascli-only keys removed).
     `data_parallel`: the caller shards its data and writes on rank 0 only (trainer=ddp)."""
-    from nascli.distributed import is_ddp
-    from nascli.errors import NascliError
+    from nascli.core.errors import NascliError
+    from nascli.lit.distributed import is_ddp
 
     if is_ddp(trainer) and not data_parallel:
         raise NascliError(
@@ -45,14 +46,14 @@ def make_trainer(
     return pl.Trainer(**kwargs)
 
 
-class TrainEstimator:
-    metrics = ("val_acc", "val_loss", "train_acc", "train_loss", "epochs")
-
+class TrainEstimator(Estimator):
     """Train for `epochs` with `optimizer`/`scheduler` (partials), then report val accuracy.
 
     Validation runs once, after the last epoch: the search only needs the final score, and a
     validation pass per epoch would cost more than it tells.
     """
+
+    metrics = ("val_acc", "val_loss", "train_acc", "train_loss", "epochs")
 
     def __init__(
         self,
@@ -65,10 +66,15 @@ class TrainEstimator:
         prefilter_proxy: str = "synflow",
     ) -> None:
         self.epochs, self.batch_size = epochs, batch_size
-        # Read by the search loop, which owns proposals (see nascli.search_loop.make_next_arch).
+        # Read by the search loop, which owns proposals (see nascli.commands.search.prepare).
         self.prefilter, self.prefilter_proxy = prefilter, prefilter_proxy
         self.optimizer, self.scheduler = optimizer, scheduler
         self.trainer = dict(trainer or {"accelerator": "cpu", "devices": 1})
+
+    def estimate(self, arch, net, data, seed, *, space, logger=None, rung=0) -> dict[str, Any]:
+        return self.evaluate(
+            net, data, seed=seed, logger=logger, epochs=self.rungs[rung] if self.rungs else None
+        )
 
     def evaluate(
         self,

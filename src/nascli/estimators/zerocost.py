@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
+from nascli.estimators.base import Estimator
 
 
 def _logits(out: Any) -> torch.Tensor:
@@ -122,13 +123,13 @@ def first_batch(data: Any, batch_size: int, seed: int) -> tuple[torch.Tensor, to
     return next(iter(loader))
 
 
-class ZeroCostEstimator:
-    metrics = ("score", "epochs")
-
+class ZeroCostEstimator(Estimator):
     """Score each architecture with `proxy` on one training minibatch, without training.
 
     The metric is `score` (higher is better); `conf/estimator/zerocost.yaml` makes it the objective.
     """
+
+    metrics = ("score", "epochs")
 
     def __init__(
         self, proxy: str = "synflow", batch_size: int = 64, trainer: dict[str, Any] | None = None
@@ -139,6 +140,9 @@ class ZeroCostEstimator:
                 f"estimator.proxy={proxy} is not known; choose one of {', '.join(PROXIES)}"
             )
         self.proxy, self.batch_size = proxy, batch_size
+
+    def estimate(self, arch, net, data, seed, *, space, logger=None, rung=0) -> dict[str, Any]:
+        return self.evaluate(net, data, seed)
 
     def evaluate(
         self, net: nn.Module, data: Any, seed: int, logger: Any = None

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 from nascli.hardware.cost import count_flops, count_params, peak_activation_mb
 
 log = logging.getLogger(__name__)
@@ -37,24 +37,6 @@ def violations(
         if (ms := hardware.latency_ms(net, input_shape)) > max_latency_ms:
             out.append(f"constraints.max_latency_ms: {ms:.3f} > {max_latency_ms}")
     return out
-
-
-def satisfies(metrics: dict[str, Any], constraints: dict[str, Any]) -> bool:
-    """Whether a finished trial's recorded metrics keep every constraint, the performance floor
-    (`min_accuracy`, on val_acc) included: what a search may report as its best."""
-    limits = {k: v for k, v in (constraints or {}).items() if v is not None}
-    checks = {
-        "max_params": ("params", lambda v, lim: v <= lim),
-        "max_flops": ("flops", lambda v, lim: v <= lim),
-        "max_latency_ms": ("latency_ms", lambda v, lim: v <= lim),
-        "max_memory_mb": ("memory_mb", lambda v, lim: v <= lim),
-        "min_accuracy": ("val_acc", lambda v, lim: v >= lim),
-    }
-    for key, limit in limits.items():
-        metric, ok = checks.get(key, (None, None))
-        if metric is not None and metric in metrics and not ok(metrics[metric], limit):
-            return False
-    return True
 
 
 class ConstrainedProposer:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 from nascli.hardware.cost import cost_metrics
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

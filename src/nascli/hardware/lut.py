@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 from nascli.hardware.cost import cost_metrics
 
 

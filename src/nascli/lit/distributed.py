@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 
 # Where launchers put a process's rank: torchrun / Lightning (RANK, or LOCAL_RANK + NODE_RANK),
 # SLURM's srun (SLURM_PROCID).

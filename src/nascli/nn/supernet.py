@@ -1,4 +1,7 @@
-"""Weight-sharing supernets: every edge of the cell holds every candidate op.
+"""The machinery of weight-sharing supernets, for any space: mixed edges, search cells, the
+Supernet base. Each space builds its own supernet from these (nascli.spaces.<name>.supernet).
+
+Every edge of a cell holds every candidate op.
 
 One supernet serves every one-shot method; `method` says how an edge combines its ops:
 - "softmax" (DARTS, PC-DARTS): the softmax(alpha)-weighted sum of all ops. `none` is skipped
@@ -11,7 +14,7 @@ One supernet serves every one-shot method; `method` says how an edge combines it
 shuffles channels; each node then weighs its incoming edges by softmax(beta) (edge normalisation).
 Architecture parameters live in `alphas`/`betas`; `weight_parameters()` never contains them.
 
-Training passes run the convolution and pool ops as memory-lean stages (nascli.oneshot.lean):
+Training passes run the convolution and pool ops as memory-lean stages (nascli.nn.lean):
 the same values and gradients, with less kept for backward. `Supernet.lean = False` turns that off.
 """
 
@@ -26,11 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from nascli.oneshot.lean import run_stages, stages_of
-from nascli.spaces.darts_ops import OPS as DARTS_OPS
-from nascli.spaces.darts_ops import FactorizedReduce, Zero
-from nascli.spaces.layers import ReLUConvBN
-from nascli.spaces.nb201_net import make_op, skeleton
+from nascli.nn.lean import run_stages, stages_of
 
 METHODS = ("softmax", "gumbel", "path")
 
@@ -151,6 +150,8 @@ class SearchCell(nn.Module):
         super().__init__()
         self.edges = nn.ModuleList(edges)
         self.sources, self.targets = list(sources), list(targets)
+        # Whether the cell's own ops outside its edges (a preprocessing, say) run as lean stages.
+        self.lean = True
 
     def run(self, states: list[torch.Tensor], plan: CellPlan) -> list[torch.Tensor]:
         n_inputs = len(states)
@@ -200,12 +201,12 @@ class Supernet(nn.Module):
 
     @property
     def lean(self) -> bool:
-        return all(m.lean for m in self.modules() if isinstance(m, MixedEdge | DartsSearchCell))
+        return all(m.lean for m in self.modules() if isinstance(m, MixedEdge | SearchCell))
 
     @lean.setter
     def lean(self, value: bool) -> None:
         for m in self.modules():
-            if isinstance(m, MixedEdge | DartsSearchCell):
+            if isinstance(m, MixedEdge | SearchCell):
                 m.lean = value
 
     def run_cell(self, cell: nn.Module, *args: object) -> torch.Tensor:
@@ -281,278 +282,6 @@ def gumbel_hard(alpha: torch.Tensor, tau: float) -> tuple[torch.Tensor, list[int
     return one_hot - soft.detach() + soft, index.tolist()
 
 
-# -- DARTS ------------------------------------------------------------------------------------
-
-
-def _darts_search_op(name: str, c: int, stride: int) -> nn.Module:
-    op = DARTS_OPS[name](c, stride, False)
-    # The DARTS search cell follows its pools with a parameter-free batch-norm.
-    return nn.Sequential(op, nn.BatchNorm2d(c, affine=False)) if "pool" in name else op
-
-
-class DartsSearchCell(SearchCell):
-    def __init__(
-        self,
-        primitives: Sequence[str],
-        c_pp: int,
-        c_p: int,
-        c: int,
-        reduction: bool,
-        reduction_prev: bool,
-        steps: int,
-        partial: int,
-    ) -> None:
-        sources, targets, edges = [], [], []
-        for node in range(steps):
-            for src in range(2 + node):
-                stride = 2 if reduction and src < 2 else 1
-                ops = [_darts_search_op(p, c // partial, stride) for p in primitives]
-                edges.append(MixedEdge(ops, primitives.index("none"), partial, stride))
-                sources.append(src)
-                targets.append(2 + node)
-        super().__init__(edges, sources, targets)
-        self.reduction, self.steps = reduction, steps
-        self.preprocess0 = (
-            FactorizedReduce(c_pp, c, affine=False)
-            if reduction_prev
-            else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False)
-        )
-        self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
-        self.lean = True
-        self.pre_stages = [stages_of(p, False) for p in (self.preprocess0, self.preprocess1)]
-
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, plan: CellPlan) -> torch.Tensor:
-        inputs = []
-        for pre, stages, x in zip(
-            (self.preprocess0, self.preprocess1), self.pre_stages, (s0, s1), strict=True
-        ):
-            inputs.append(run_stages(stages, x) if stages and use_stages(self, x) else pre(x))
-        states = self.run(inputs, plan)
-        return torch.cat(states[-self.steps :], dim=1)
-
-
-class DartsSupernet(Supernet):
-    """The DARTS search network: stem 3C, `layers` cells, reductions at 1/3 and 2/3 depth."""
-
-    cell_types = ("normal", "reduce")
-
-    def __init__(
-        self,
-        primitives: Sequence[str],
-        input_shape: Sequence[int],
-        num_classes: int,
-        channels: int = 16,
-        layers: int = 8,
-        steps: int = 4,
-        partial: int = 1,
-    ) -> None:
-        super().__init__()
-        if channels % partial:
-            raise ValueError(
-                f"space.search_channels={channels} must be a multiple of strategy.partial={partial}"
-            )
-        self.primitives, self.n_ops = tuple(primitives), len(primitives)
-        self.none = self.primitives.index("none")
-        c_curr = 3 * channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(input_shape[0], c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
-        )
-        c_pp, c_p, c = c_curr, c_curr, channels
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c *= 2
-            cell = DartsSearchCell(
-                primitives, c_pp, c_p, c, reduction, reduction_prev, steps, partial
-            )
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_pp, c_p = c_p, steps * c
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
-        first = self.cells[0]
-        shape = (len(first.edges), self.n_ops)
-        self._init_arch({t: shape for t in self.cell_types}, first.targets, partial)
-
-    def edge_rows(self) -> list[tuple[MixedEdge, str, int]]:
-        return [
-            (edge, "reduce" if cell.reduction else "normal", e)
-            for cell in self.cells
-            for e, edge in enumerate(cell.edges)
-        ]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        plans = self.plans()
-        s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            s0, s1 = (
-                s1,
-                self.run_cell(cell, s0, s1, plans["reduce" if cell.reduction else "normal"]),
-            )
-        return self.classifier(self.pool(s1).flatten(1))
-
-
-# -- NAS-Bench-201 ----------------------------------------------------------------------------
-
-
-class NB201SearchCell(SearchCell):
-    def __init__(self, ops: Sequence[str], edges: Sequence[tuple[int, int]], c: int, partial: int):
-        mixed = []
-        for _ in edges:
-            candidates = [
-                Zero(1) if name == "none" else make_op(name, c // partial, affine=False)
-                for name in ops
-            ]
-            mixed.append(MixedEdge(candidates, ops.index("none"), partial, 1))
-        super().__init__(mixed, [s for _, s in edges], [t for t, _ in edges])
-
-    def forward(self, x: torch.Tensor, plan: CellPlan) -> torch.Tensor:
-        return self.run([x], plan)[-1]
-
-
-class NB201Supernet(Supernet):
-    """NAS-Bench-201's skeleton with a mixed op on each of the cell's 6 edges (one shared alpha)."""
-
-    cell_types = ("cell",)
-
-    def __init__(
-        self,
-        ops: Sequence[str],
-        edges: Sequence[tuple[int, int]],
-        input_shape: Sequence[int],
-        num_classes: int,
-        channels: int = 16,
-        cells_per_stage: int = 5,
-        partial: int = 1,
-    ) -> None:
-        super().__init__()
-        if channels % partial:
-            raise ValueError(
-                f"space.channels={channels} must be a multiple of strategy.partial={partial}"
-            )
-        self.primitives, self.n_ops = tuple(ops), len(ops)
-        self.none = self.primitives.index("none")
-        self.stem, layers, self.head, self.classifier = skeleton(
-            lambda c: NB201SearchCell(ops, edges, c, partial),
-            input_shape[0],
-            num_classes,
-            channels,
-            cells_per_stage,
-        )
-        self.cells = nn.ModuleList(layers)
-        self._init_arch({"cell": (len(edges), self.n_ops)}, [t for t, _ in edges], partial)
-
-    def edge_rows(self) -> list[tuple[MixedEdge, str, int]]:
-        return [
-            (edge, "cell", e)
-            for layer in self.cells
-            if isinstance(layer, NB201SearchCell)
-            for e, edge in enumerate(layer.edges)
-        ]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        plan = self.plans()["cell"]
-        x = self.stem(x)
-        for layer in self.cells:
-            x = self.run_cell(layer, x, plan) if isinstance(layer, NB201SearchCell) else layer(x)
-        return self.classifier(self.head(x))
-
-
-# -- MobileNet (MBConv stages) -------------------------------------------------------------------
-
-
-class MobileNetSupernet(Supernet):
-    """Every block position holds all kernel x expansion MBConv variants (a mixed edge); each
-    stage's output mixes its outputs after 2, 3 and 4 blocks (the depth choice). Alphas: "blocks"
-    (positions x variants) and "depth" (stages x depths). Hard methods run only the chosen
-    variant of each block and only the blocks the chosen depth keeps."""
-
-    cell_types = ("blocks", "depth")
-
-    def __init__(
-        self,
-        variants: Sequence[tuple[int, int]],
-        depths: Sequence[int],
-        input_shape: Sequence[int],
-        num_classes: int,
-        width_mult: float = 1.0,
-        stem_stride: int = 2,
-        widths: Sequence[int] = (24, 40, 80, 96, 192),
-        strides: Sequence[int] = (2, 2, 2, 1, 2),
-    ) -> None:
-        from nascli.spaces.mobilenet_net import MBConv, make_divisible, stem_layers, tail_layers
-
-        super().__init__()
-        self.primitives = tuple(f"k{k}e{e}" for k, e in variants)
-        self.n_ops, self.none, self.depths = len(variants), -1, tuple(depths)
-        w = lambda c: make_divisible(c * width_mult)  # noqa: E731
-        self.stem = nn.Sequential(*stem_layers(input_shape[0], width_mult, stem_stride))
-        c = w(16)
-        self.stages = nn.ModuleList()
-        for width, stride in zip(widths, strides, strict=True):
-            blocks = nn.ModuleList()
-            for i in range(max(depths)):
-                s = stride if i == 0 else 1
-                ops = [MBConv(c, w(width), k, e, s) for k, e in variants]
-                blocks.append(MixedEdge(ops, -1, 1, s))
-                c = w(width)
-            self.stages.append(blocks)
-        tail, last = tail_layers(c, width_mult)
-        self.tail = nn.Sequential(*tail)
-        self.classifier = nn.Linear(last, num_classes)
-        shapes = {
-            "blocks": (len(widths) * max(depths), len(variants)),
-            "depth": (len(widths), len(depths)),
-        }
-        self._init_arch(shapes, [], 1)
-
-    def edge_rows(self) -> list[tuple[MixedEdge, str, int]]:
-        blocks = [edge for stage in self.stages for edge in stage]
-        return [(edge, "blocks", b) for b, edge in enumerate(blocks)]
-
-    def expected_latency(self, table: dict[str, torch.Tensor]) -> torch.Tensor:
-        """A block counts with the probability that the stage's depth keeps it."""
-        p_op = F.softmax(self.alphas["blocks"], dim=-1)
-        p_depth = F.softmax(self.alphas["depth"], dim=-1)
-        per_block = (p_op * table["blocks"].to(p_op.device)).sum(-1)
-        total, b = p_op.new_zeros(()), 0
-        for s, stage in enumerate(self.stages):
-            for i in range(len(stage)):
-                kept = sum(p_depth[s, j] for j, d in enumerate(self.depths) if d > i)
-                total = total + kept * per_block[b + i]
-            b += len(stage)
-        return total
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        plans = self.plans()
-        blocks, depth = plans["blocks"], plans["depth"]
-        x = self.stem(x)
-        b = 0
-        for s, stage in enumerate(self.stages):
-            chosen = depth.choices[s][0] if depth.choices is not None else None
-            keep = len(stage) if chosen is None else self.depths[chosen]
-            outs = []
-            for i, edge in enumerate(stage):
-                if i < keep:
-                    w = blocks.weights[b + i] if blocks.weights is not None else None
-                    c = blocks.choices[b + i] if blocks.choices is not None else None
-                    x = self.run_cell(edge, x, w, c)
-                    outs.append(x)
-            b += len(stage)
-            if chosen is not None:
-                x = outs[keep - 1]
-                if depth.weights is not None:  # straight-through weight (value 1)
-                    x = depth.weights[s][chosen] * x
-            else:
-                x = sum(depth.weights[s][j] * outs[d - 1] for j, d in enumerate(self.depths))
-        return self.classifier(F.adaptive_avg_pool2d(self.tail(x), 1).flatten(1))
-
-
-# -- custom spaces (layer choices only) ---------------------------------------------------------
-
-
 class MixedLayer(MixedEdge):
     """A layer choice of a custom space holding every candidate. The user's network calls it
     like any module; the supernet hands it its plan (weights or chosen index) before each pass."""
@@ -573,37 +302,3 @@ class MixedLayer(MixedEdge):
             # change what a layer returns in place (ReLU(inplace=True)), so it gets a copy.
             out = out.clone()
         return out
-
-
-class CustomSupernet(Supernet):
-    """The user's builder called once with every layer choice as a MixedLayer; one alpha row per
-    choice (label), over its candidates."""
-
-    def __init__(self, body: nn.Module, layers: Sequence[MixedLayer], input_shape, num_classes):
-        super().__init__()
-        self.body = body
-        self.layers = list(layers)  # registered through `body`; kept in declaration order
-        self.cell_types = tuple(layer.label for layer in self.layers)
-        self.primitives = tuple(
-            f"{layer.label}:{i}" for layer in self.layers for i in range(len(layer.ops))
-        )
-        self.n_ops, self.none = max(len(layer.ops) for layer in self.layers), -1
-        self._init_arch({layer.label: (1, len(layer.ops)) for layer in self.layers}, [], 1)
-        try:
-            with torch.no_grad():
-                self.eval()(torch.zeros(2, *input_shape))
-            self.train()
-        except RuntimeError as exc:
-            raise ValueError(
-                "space=custom: for weight sharing every candidate of a layer choice must give "
-                f"an output of the same shape ({str(exc).splitlines()[0]})"
-            ) from exc
-
-    def edge_rows(self) -> list[tuple[MixedEdge, str, int]]:
-        return [(layer, layer.label, 0) for layer in self.layers]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        plans = self.plans()
-        for layer in self.layers:
-            layer.plan = plans[layer.label]
-        return self.body(x)

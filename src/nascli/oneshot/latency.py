@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from nascli.errors import NascliError
-from nascli.oneshot.supernet import MixedEdge, Supernet
+from nascli.core.errors import NascliError
+from nascli.nn.supernet import MixedEdge, Supernet
 
 
 def edge_input_shapes(net: Supernet, input_shape: Sequence[int]) -> dict[int, tuple[int, ...]]:

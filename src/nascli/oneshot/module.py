@@ -19,10 +19,10 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from nascli.core.space import Space
 from nascli.lit.classifier import DivergedError
-from nascli.oneshot.lean import no_grad_for
-from nascli.oneshot.supernet import Supernet
-from nascli.spaces.base import Space
+from nascli.nn.lean import no_grad_for
+from nascli.nn.supernet import Supernet
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

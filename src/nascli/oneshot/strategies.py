@@ -1,6 +1,6 @@
 """One-shot strategies as Hydra instantiates them: settings plus the module that trains them.
 
-The search loop (nascli.oneshot.loop) owns data, files and the Trainer; a strategy says which
+The search loop (nascli.commands.search.oneshot) owns data, files and the Trainer; a strategy says which
 supernet it needs (`partial`), which Lightning module trains it, and how the final architecture is
 chosen (`final`: the derived one, or SPOS's evolution on inherited weights).
 """
@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
+from nascli.core.space import Space
 from nascli.oneshot.module import BilevelModule, EnasModule, OneShotModule, PathModule
-from nascli.spaces.base import Space
 
 
 class OneShotStrategy:
@@ -28,8 +28,12 @@ class OneShotStrategy:
     recompute: recompute cell activations in backward (a supernet that does not fit in memory).
     """
 
+    #: PC-DARTS's partial channels: 1/partial of each edge's channels go through its ops.
     partial = 1
+    #: the architecture is derived (and recorded) after every epoch; False: one search at the end.
     derives_per_epoch = True
+    #: weight of the expected-latency term in the architecture loss (0: none).
+    latency_weight = 0.0
 
     def __init__(
         self,

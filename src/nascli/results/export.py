@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 
 MODEL, ARCH, ONNX, CARD = "model.pt", "arch.json", "model.onnx", "MODEL_CARD.md"
 
-log = logging.getLogger("nascli.export")
+log = logging.getLogger("nascli.results.export")
 
 
 def _build_space(spec: dict[str, Any]) -> Any:

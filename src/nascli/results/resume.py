@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +9,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from nascli.errors import NascliError
-from nascli.results.run_dir import CONFIG, HISTORY, RunDir
+from nascli.core.errors import NascliError
+from nascli.core.records import read_history
+from nascli.results.run_dir import CONFIG
 
 log = logging.getLogger(__name__)
 
@@ -36,42 +36,6 @@ class Resumed:
 
 def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
-
-
-def read_history(run: Path) -> list[dict[str, Any]]:
-    """Finished trials, in the order they finished. A torn last line (a write cut short) is dropped with a warning
-    and removed from the file, so that appending goes on cleanly; any other damage is an error."""
-    path = run / HISTORY
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    records: list[dict[str, Any]] = []
-    seen: set[int] = set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or not {"trial", "arch", "status"} <= record.keys():
-                raise ValueError("not a trial record")
-        except ValueError as exc:
-            if number == len(lines):
-                log.warning("%s: dropped a torn last line (%d characters)", path, len(line))
-                RunDir(run).write_text(HISTORY, "".join(json.dumps(r) + "\n" for r in records))
-                break
-            raise NascliError(
-                f"resume={run}: {HISTORY} line {number} is corrupt ({exc}); fix or delete that line and resume again"
-            ) from exc
-        # One worker records trials 0, 1, 2, ...; several record them as they finish, so the
-        # order may differ and trials lost to an interrupt leave gaps, but none comes twice.
-        if record["trial"] in seen:
-            raise NascliError(
-                f"resume={run}: {HISTORY} line {number} repeats trial {record['trial']}; "
-                "the history is not from one search"
-            )
-        seen.add(record["trial"])
-        records.append(record)
-    return records
 
 
 def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resumed:
@@ -110,4 +74,4 @@ def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resum
         if any(_override_key(o).split(".")[0] == key or _override_key(o) == key for o in overrides):
             OmegaConf.update(cfg, key, OmegaConf.select(current, key), merge=False, force_add=True)
     cfg.resume = str(run)
-    return Resumed(cfg, choices, read_history(run))
+    return Resumed(cfg, choices, read_history(run, repair=True))

@@ -11,8 +11,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-HISTORY, BEST, SUMMARY, CONFIG, STRATEGY_STATE = (
-    "history.jsonl",
+from nascli.core.records import HISTORY
+
+BEST, SUMMARY, CONFIG, STRATEGY_STATE = (
     "best.json",
     "summary.json",
     "config.yaml",
@@ -72,14 +73,10 @@ class RunDir:
             os.fsync(f.fileno())
 
     def read_history(self) -> list[dict[str, Any]]:
-        path = self.path / HISTORY
-        if not path.exists():
-            return []
-        return [
-            json.loads(line)
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]
+        """The trials recorded so far (see nascli.core.records.read_history)."""
+        from nascli.core.records import read_history
+
+        return read_history(self.path)
 
     def write_json(self, name: str, obj: Any) -> None:
         if self.writes:
@@ -93,7 +90,7 @@ class RunDir:
 def resolve_arch(value: str, space: Any, space_name: str) -> str:
     """An `arch=` value as the space's canonical text: arch text, a published name, or a run
     directory (its best.json), which must come from the same space."""
-    from nascli.errors import NascliError
+    from nascli.core.errors import NascliError
 
     candidate = Path(value).expanduser()
     try:

@@ -6,7 +6,7 @@ import random
 from abc import ABC, abstractmethod
 from typing import Any
 
-from nascli.spaces.base import Space
+from nascli.core.space import Space
 
 
 class Strategy(ABC):
@@ -15,6 +15,9 @@ class Strategy(ABC):
     Strategies never touch files: the search loop owns the run directory and saves `state_dict()`.
     `metrics` is None for a trial that failed.
     """
+
+    #: proposals may be asked before earlier ones are told (search.workers > 1)
+    asynchronous: bool = True
 
     def __init__(self, space: Space, seed: int = 0) -> None:
         self.space = space

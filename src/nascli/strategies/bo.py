@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
 from nascli.strategies.base import Strategy
 
 SAMPLERS = ("tpe", "gp")

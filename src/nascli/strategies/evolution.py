@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from nascli.errors import NascliError
-from nascli.results.pareto import as_costs, dominates, parse_objectives
+from nascli.core.errors import NascliError
+from nascli.core.pareto import as_costs, dominates, parse_objectives
 from nascli.strategies.base import Strategy
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from nascli.errors import NascliError
-from nascli.results.pareto import parse_objectives
+from nascli.core.errors import NascliError
+from nascli.core.pareto import parse_objectives
 from nascli.strategies.base import Strategy
 from nascli.strategies.bo import categorical_distributions
 

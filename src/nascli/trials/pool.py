@@ -27,8 +27,8 @@ def worker_parts(
     import torch
     from omegaconf import OmegaConf
 
-    from nascli.config import instantiate
-    from nascli.distributed import take_gpu
+    from nascli.core.config import instantiate
+    from nascli.lit.distributed import take_gpu
 
     if threads:
         torch.set_num_threads(threads)
@@ -53,7 +53,7 @@ def worker_parts(
 def _setup(container: dict[str, Any], threads: int, slots: Any, gpus: int) -> None:
     # Ctrl-C and a cluster's signals reach every process of the job: the main process stops the
     # search and ends the workers itself.
-    from nascli.search_loop import STOP_SIGNALS
+    from nascli.core.signals import STOP_SIGNALS
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
@@ -61,10 +61,10 @@ def _setup(container: dict[str, Any], threads: int, slots: Any, gpus: int) -> No
 
 
 def _trial(trial: int, arch: str, objective: str) -> dict[str, Any]:
-    from nascli.search_loop import _run_trial
+    from nascli.trials.run import run_trial
 
     w = _WORKER
-    return _run_trial(
+    return run_trial(
         w["cfg"], trial, arch, w["space"], w["data"], w["estimator"], w["hardware"], objective
     )
 
@@ -81,8 +81,14 @@ class TrialPool:
     """N spawned worker processes evaluating (trial, arch) pairs; on a host with several GPUs,
     worker i trains on GPU i mod their number."""
 
+    remote = False  # True: trials run elsewhere, so a pool is used even with one worker
+
+    @classmethod
+    def prepare(cls, workers: int, threads: int, **options: Any) -> None:
+        """Connect to whatever runs the trials, once before the first (nothing, here)."""
+
     def __init__(self, container: dict[str, Any], workers: int, threads: int) -> None:
-        from nascli.distributed import visible_gpus
+        from nascli.lit.distributed import visible_gpus
 
         context = multiprocessing.get_context("spawn")
         self.pool = cf.ProcessPoolExecutor(

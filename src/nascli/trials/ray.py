@@ -1,7 +1,7 @@
 """`executor=ray`: a search's trials on Ray actors, on this machine or on a running Ray cluster.
 
 Each of the `search.workers` actors builds the space, data, estimator and hardware target once
-(nascli.parallel.worker_parts) and evaluates the trials it is given with the same code as a
+(nascli.trials.pool.worker_parts) and evaluates the trials it is given with the same code as a
 one-process search, so results and resume behave as with the local process pool. An actor takes
 `search.worker_threads` CPUs and, where the cluster has GPUs, one GPU (Ray sets
 CUDA_VISIBLE_DEVICES, so each trial sees its own device). `executor.address=auto` joins the
@@ -16,7 +16,8 @@ import logging
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
+from nascli.trials.pool import TrialPool
 
 log = logging.getLogger("nascli.search")
 
@@ -35,20 +36,20 @@ class _Worker:
     """One Ray actor: the parts of a worker process, and trials run on them."""
 
     def __init__(self, container: dict[str, Any], threads: int) -> None:
-        from nascli.parallel import worker_parts
+        from nascli.trials.pool import worker_parts
 
         self.parts = worker_parts(container, threads)
 
     def run(self, trial: int, arch: str, objective: str) -> dict[str, Any]:
-        from nascli.search_loop import _run_trial
+        from nascli.trials.run import run_trial
 
         p = self.parts
-        return _run_trial(
+        return run_trial(
             p["cfg"], trial, arch, p["space"], p["data"], p["estimator"], p["hardware"], objective
         )
 
 
-class RayTrialPool:
+class RayTrialPool(TrialPool):
     """`workers` Ray actors evaluating (trial, arch) pairs, with TrialPool's interface: `submit`
     returns a concurrent.futures.Future; a worker's NascliError comes back as itself, and a dead
     actor as BrokenProcessPool (the search records its trial as failed and starts new workers).

@@ -7,10 +7,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nascli.cli import exit_on_user_error
-from nascli.config import validate
-from nascli.errors import NascliError
-from nascli.paths import config_dir
+from nascli.commands.app import exit_on_user_error
+from nascli.core.config import validate
+from nascli.core.errors import NascliError
+from nascli.core.paths import config_dir
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="bench")
@@ -19,6 +19,6 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     validate(cfg)
     if cfg.action != "build":
         raise NascliError(f"nas bench {cfg.action}: unknown action; use nas bench build")
-    from nascli.bench.build import run_bench_build
+    from nascli.commands.bench.run import run_bench_build
 
     return run_bench_build(cfg)

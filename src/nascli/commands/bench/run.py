@@ -17,9 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from nascli.bench.table import BenchTable
-from nascli.config import instantiate
-from nascli.errors import NascliError
+from nascli.benchmarks.table import BenchTable
+from nascli.core.config import instantiate
+from nascli.core.errors import NascliError
 from nascli.results.run_dir import CONFIG, SUMMARY, RunDir, git_commit, package_versions
 
 log = logging.getLogger("nascli.bench")
@@ -58,7 +58,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _setup(cfg_container: dict[str, Any], threads: int | None) -> None:
-    from nascli.parallel import worker_parts
+    from nascli.trials.pool import worker_parts
 
     _WORKER.update(worker_parts(cfg_container, threads))
 
@@ -69,8 +69,8 @@ def train_arch(key: str, arch: str, seed: int) -> dict[str, Any]:
     import torch
 
     from nascli.estimators.train import make_trainer
-    from nascli.evaluating import score
     from nascli.lit.classifier import Classifier
+    from nascli.lit.evaluation import score
 
     w = _WORKER
     space, data, estimator = w["space"], w["data"], w["estimator"]

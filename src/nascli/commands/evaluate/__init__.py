@@ -7,15 +7,15 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nascli.cli import exit_on_user_error
-from nascli.config import validate
-from nascli.paths import config_dir
+from nascli.commands.app import exit_on_user_error
+from nascli.core.config import validate
+from nascli.core.paths import config_dir
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 @exit_on_user_error
 def main(cfg: DictConfig) -> dict[str, Any]:
     validate(cfg)
-    from nascli.evaluating import run_evaluate
+    from nascli.commands.evaluate.run import run_evaluate
 
     return run_evaluate(cfg)

@@ -9,29 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from nascli.config import instantiate
-from nascli.errors import NascliError
-from nascli.export import load
+from nascli.core.config import instantiate
+from nascli.core.errors import NascliError
+from nascli.lit.evaluation import score
+from nascli.results.export import load
 from nascli.results.run_dir import CONFIG, SUMMARY, RunDir, git_commit, package_versions
-
-
-@torch.inference_mode()
-def score(net: torch.nn.Module, loader: Any) -> dict[str, float]:
-    """Accuracy (a fraction) and mean cross-entropy of `net` over `loader`."""
-    correct = total = 0
-    loss = 0.0
-    for x, y in loader:
-        logits = net(x)
-        loss += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-        total += len(y)
-    return {"acc": correct / total, "loss": loss / total, "images": total}
 
 
 def run_evaluate(cfg: DictConfig) -> dict[str, Any]:

@@ -7,10 +7,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nascli.cli import exit_on_user_error
-from nascli.config import validate
-from nascli.errors import NascliError
-from nascli.paths import config_dir
+from nascli.commands.app import exit_on_user_error
+from nascli.core.config import validate
+from nascli.core.errors import NascliError
+from nascli.core.paths import config_dir
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="hw")
@@ -21,6 +21,6 @@ def main(cfg: DictConfig) -> dict[str, Any]:
         raise NascliError(
             f"nas hw {cfg.action}: unknown action; use nas hw profile or nas hw validate"
         )
-    from nascli.hardware.profiling import run_hw
+    from nascli.commands.hw.run import run_hw
 
     return run_hw(cfg)

@@ -13,10 +13,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from nascli.config import instantiate
-from nascli.errors import NascliError
+from nascli.core.config import instantiate
+from nascli.core.errors import NascliError
+from nascli.data.shape import dataset_shape
 from nascli.hardware import lut
-from nascli.inspecting import dataset_shape
 from nascli.results.run_dir import CONFIG, SUMMARY, RunDir, write_json_atomic
 
 

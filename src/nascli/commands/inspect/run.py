@@ -10,18 +10,10 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from nascli.config import instantiate
-from nascli.draw import draw_graphs
+from nascli.core.config import instantiate
+from nascli.data.shape import dataset_shape
 from nascli.results.run_dir import CONFIG, RunDir, resolve_arch
-
-
-def dataset_shape(cfg: DictConfig) -> tuple[tuple[int, ...], int]:
-    """Input shape and class count, from the dataset config when it states them, else from the data."""
-    shape, classes = cfg.dataset.get("input_shape"), cfg.dataset.get("num_classes")
-    if shape is not None and classes is not None:
-        return tuple(int(s) for s in shape), int(classes)
-    data = instantiate(cfg.dataset, "dataset", seed=cfg.get("seed", 0))
-    return data.input_shape, data.num_classes
+from nascli.ui.draw import draw_graphs
 
 
 def run_inspect(cfg: DictConfig) -> dict[str, Any]:

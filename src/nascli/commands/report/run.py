@@ -23,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from nascli.errors import NascliError
+from nascli.core.errors import NascliError
+from nascli.core.records import best_one
 from nascli.results.run_dir import BEST, CONFIG, HISTORY, SUMMARY, RunDir
 
 # Config groups whose choice is a setting of the job (what a sweep varies).
@@ -114,10 +115,11 @@ def read_job(path: Path, budgets: list[float] | None = None) -> Row:
         history=_history(path / HISTORY) if command == "search" else [],
     )
     search_cfg = config.get("search") or {}
+    if command == "search":  # what the search could choose from: best.json's rule
+        row.constraints = config.get("constraints") or {}
     if command == "search" and len(search_cfg.get("objectives") or []) >= 2:
         row.objectives = [str(o) for o in search_cfg["objectives"]]
         row.reference = search_cfg.get("reference_point")
-        row.constraints = config.get("constraints") or {}
     if "ensemble" in (summary or {}):
         row.metrics["ensemble_test_acc"] = summary["ensemble"]["test_acc"]
     objective = (config.get("search") or {}).get("objective", "val_acc")
@@ -149,7 +151,7 @@ def nb201_optimum(estimator: dict[str, Any]) -> float | None:
 def table_optimum(file: str, epochs: int | None) -> float | None:
     """The best test accuracy in a benchmark table at `epochs` (None: its full curves)."""
     if (file, epochs) not in _OPTIMA:
-        from nascli.bench.table import BenchTable
+        from nascli.benchmarks.table import BenchTable
 
         try:
             table = BenchTable(file)
@@ -185,7 +187,9 @@ def add_regret(row: Row, config: dict[str, Any], budgets: list[float], objective
         return
     row.metrics["table_optimum"] = optimum
     times = [*budgets, math.inf]
-    for budget, best in zip(times, chosen_at(row.history, times, objective), strict=True):
+    for budget, best in zip(
+        times, chosen_at(row.history, times, objective, row.constraints), strict=True
+    ):
         name = "final" if budget == math.inf else f"{budget:g}s"
         test = None if best is None else best.get("test_acc")
         row.metrics[f"test_acc@{name}"] = test
@@ -201,8 +205,8 @@ def add_hypervolumes(
     search.reference_point when they all state the same one, else each objective's worst value
     over all their trials pushed out by 10 % of its range (one slow outlier moves that last one
     far: state a point to compare sweeps). Returns the points used."""
-    from nascli.hardware.constraints import satisfies
-    from nascli.results import pareto
+    from nascli.core import pareto
+    from nascli.core.constraints import satisfies
 
     by_objectives: dict[tuple[str, ...], list[Row]] = {}
     for r in rows:
@@ -416,24 +420,23 @@ def plot_best_so_far(path: Path, rows: list[Row], by: list[str], objective: str)
 
 
 def chosen_at(
-    history: list[dict[str, Any]], times: list[float], objective: str
+    history: list[dict[str, Any]],
+    times: list[float],
+    objective: str,
+    constraints: dict[str, Any] | None = None,
 ) -> list[dict[str, Any] | None]:
-    """The metrics of the trial a search would have chosen (best `objective` so far) once each of
-    `times` (ascending) seconds were spent, counting only trials that finished within them; None
-    before the first."""
-    spent, best, steps = 0.0, None, []
+    """The metrics of the trial a search would have chosen (nascli.core.records.best: highest
+    rung, best `objective`, within `constraints`) once each of `times` (ascending) seconds were
+    spent, counting only trials that finished within them; None before the first."""
+    elapsed, spent = 0.0, []
     for rec in history:
-        spent += float(rec.get("seconds") or 0.0)
-        m = rec.get("metrics") or {}
-        if rec.get("status") == "ok" and (best is None or m[objective] > best[objective]):
-            best = m
-        steps.append((spent, best))
-    out, i, current = [], 0, None
+        elapsed += float(rec.get("seconds") or 0.0)
+        spent.append(elapsed)
+    out = []
     for t in times:
-        while i < len(steps) and steps[i][0] <= t:
-            current = steps[i][1]
-            i += 1
-        out.append(current)
+        done = sum(1 for s in spent if s <= t)
+        chosen = best_one(history[:done], objective, constraints)
+        out.append(None if chosen is None else chosen["metrics"])
     return out
 
 
@@ -443,7 +446,7 @@ def regret_curve(row: Row, times: list[float], objective: str) -> list[float]:
     optimum = row.metrics["table_optimum"]
     return [
         math.nan if m is None else optimum - m["test_acc"]
-        for m in chosen_at(row.history, times, objective)
+        for m in chosen_at(row.history, times, objective, row.constraints)
     ]
 
 
@@ -545,8 +548,8 @@ def plot_accuracy_vs_cost(path: Path, rows: list[Row], by: list[str], objective:
 
 def draw_winners(folder: Path, rows: list[Row], metric: str, k: int) -> list[tuple[Row, Path]]:
     """The cells of the k best rows' architectures (spaces that have a cell picture)."""
-    from nascli.config import instantiate
-    from nascli.draw import draw_graphs
+    from nascli.core.config import instantiate
+    from nascli.ui.draw import draw_graphs
 
     ranked = sorted(
         (r for r in rows if r.arch and r.metrics.get(metric) is not None and r.space_config),

@@ -7,9 +7,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nascli.cli import exit_on_user_error
-from nascli.config import validate
-from nascli.paths import config_dir
+from nascli.commands.app import exit_on_user_error
+from nascli.core.config import validate
+from nascli.core.paths import config_dir
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="search")
@@ -17,6 +17,6 @@ from nascli.paths import config_dir
 def main(cfg: DictConfig) -> dict[str, Any]:
     validate(cfg)
     # Heavy imports only once the config is known to be good.
-    from nascli.search_loop import run_search
+    from nascli.commands.search.run import run_search
 
     return run_search(cfg)

@@ -24,12 +24,13 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from nascli.config import instantiate
-from nascli.errors import NascliError
+from nascli.core.config import instantiate
+from nascli.core.errors import NascliError
+from nascli.core.records import read_history
 from nascli.estimators.train import make_trainer
+from nascli.lit.evaluation import accuracy, recalibrate_bn
 from nascli.oneshot.module import OneShotModule
 from nascli.oneshot.strategies import OneShotStrategy
-from nascli.results.resume import read_history
 from nascli.results.run_dir import HISTORY, RunDir
 
 log = logging.getLogger("nascli.search")
@@ -37,40 +38,6 @@ log = logging.getLogger("nascli.search")
 EPOCHS = "epochs.jsonl"
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 PARAMETER_FREE = ("none", "skip_connect", "max_pool_3x3", "avg_pool_3x3")
-
-
-def is_oneshot(cfg: DictConfig) -> bool:
-    return str(cfg.strategy.get("_target_", "")).startswith("nascli.oneshot.")
-
-
-@torch.no_grad()
-def accuracy(net: torch.nn.Module, loader) -> float:
-    was_training = net.training
-    net.eval()
-    correct = total = 0
-    for x, y in loader:
-        correct += int((net(x).argmax(1) == y).sum())
-        total += y.numel()
-    net.train(was_training)
-    return correct / max(total, 1)
-
-
-@torch.no_grad()
-def recalibrate_bn(net: torch.nn.Module, loader, batches: int) -> None:
-    """Re-estimate batch-norm running statistics for the current path (SPOS): reset them, then
-    average over `batches` training batches in train mode."""
-    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    net.train()
-    for i, (x, _) in enumerate(loader):
-        if i >= batches:
-            break
-        net(x)
-    for m, momentum in zip(norms, saved, strict=True):
-        m.momentum = momentum
 
 
 class EpochRecorder(pl.Callback):
@@ -181,9 +148,8 @@ def _checkpoint_epochs(path: Path) -> int:
         ) from exc
 
 
-def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]:
-    from nascli.search_loop import StopRequested, _finish, _report, stop_on_signals
-
+def _build(cfg: DictConfig):
+    """Space, strategy, data, hardware target and the strategy's module around the supernet."""
     space = instantiate(cfg.space, "space")
     strategy = instantiate(cfg.strategy, "strategy", space=space, seed=cfg.seed)
     data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=strategy.batch_size)
@@ -202,22 +168,29 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
             log.info("trainer.sync_batchnorm: the supernet trains without lean stages")
     except ValueError as exc:
         raise NascliError(f"strategy/space: {exc}") from exc
-    if getattr(strategy, "latency_weight", 0.0) > 0:
-        from nascli.oneshot.latency import latency_table
+    return space, strategy, data, hardware, module
 
-        # Timed once per run and kept, so a resumed search uses the same table.
-        saved = run.path / "latency_table.json"
-        if cfg.get("resume") and saved.is_file():
-            table = {t: torch.tensor(v) for t, v in json.loads(saved.read_text()).items()}
-        else:
-            table = latency_table(net, data.input_shape, hardware)
-            run.write_text(saved.name, json.dumps({t: v.tolist() for t, v in table.items()}))
-        module.set_latency(table, strategy.latency_weight)
-        with torch.no_grad():
-            start_ms = float(net.expected_latency(table))
-        log.info("latency term: expected %.3f ms at the start (%s)", start_ms, saved.name)
-    loader = data.halves_dataloader()
 
+def _add_latency_term(cfg, run: RunDir, strategy, module, data, hardware) -> None:
+    """With strategy.latency_weight > 0: the per-op latency table the architecture loss uses."""
+    from nascli.oneshot.latency import latency_table
+
+    net = module.net
+    # Timed once per run and kept, so a resumed search uses the same table.
+    saved = run.path / "latency_table.json"
+    if cfg.get("resume") and saved.is_file():
+        table = {t: torch.tensor(v) for t, v in json.loads(saved.read_text()).items()}
+    else:
+        table = latency_table(net, data.input_shape, hardware)
+        run.write_text(saved.name, json.dumps({t: v.tolist() for t, v in table.items()}))
+    module.set_latency(table, strategy.latency_weight)
+    with torch.no_grad():
+        start_ms = float(net.expected_latency(table))
+    log.info("latency term: expected %.3f ms at the start (%s)", start_ms, saved.name)
+
+
+def _resume_point(cfg, run: RunDir, strategy) -> tuple[int, list[dict[str, Any]]]:
+    """(epochs already trained, the trials recorded up to them) of a new or resumed run."""
     ckpt = run.path / CHECKPOINT
     done = _checkpoint_epochs(ckpt) if cfg.get("resume") and ckpt.exists() else 0
     if cfg.get("resume") and run.writes:
@@ -226,11 +199,10 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         _trim(run, HISTORY, keep, "trial")
         _trim(run, EPOCHS, done, "epoch")
         log.info("resuming %s at epoch %d", run.path, done)
-    history = read_history(run.path)
-    loader.set_epoch(done)
-    start = time.perf_counter() - sum(r.get("seconds", 0.0) for r in history)
-    recorder = EpochRecorder(run, strategy, data, cfg, start)
-    recorder.history = history
+    return done, read_history(run.path, repair=True)
+
+
+def _trainer(cfg, run: RunDir, strategy, recorder, loader, space_name: str):
     logger = None
     if cfg.logger.get("_target_") and run.writes:
         logger = instantiate(cfg.logger, "logger", version="supernet")
@@ -251,23 +223,34 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         len(loader),
         f" on each of {trainer.world_size} ranks" if trainer.world_size > 1 else "",
     )
-    status, stop_reason, error = "completed", "epochs", None
+    return trainer
+
+
+def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]:
+    """Train the supernet (resuming from its checkpoint), derive, and write the run's results."""
+    from nascli.commands.search.finish import finish, print_summary
+    from nascli.core.signals import StopRequested, stop_on_signals
+
+    space, strategy, data, hardware, module = _build(cfg)
+    if strategy.latency_weight > 0:
+        _add_latency_term(cfg, run, strategy, module, data, hardware)
+    loader = data.halves_dataloader()
+    done, history = _resume_point(cfg, run, strategy)
+    loader.set_epoch(done)
+    start = time.perf_counter() - sum(r.get("seconds", 0.0) for r in history)
+    recorder = EpochRecorder(run, strategy, data, cfg, start)
+    recorder.history = history
+    trainer = _trainer(cfg, run, strategy, recorder, loader, space_name)
+    ckpt = run.path / CHECKPOINT
+    status, stop_reason, best, warnings = "completed", "epochs", None, []
     stop: dict[str, Any] = {"signal": None}
-    best = None
-    warnings: list[str] = []
     try:
         with stop_on_signals() as stop:
             if done < strategy.epochs:
-                trainer.fit(
-                    module,
-                    train_dataloaders=loader,
-                    ckpt_path=ckpt if done else None,
-                    weights_only=True,
-                )
+                trainer.fit(module, loader, ckpt_path=ckpt if done else None, weights_only=True)
             elif done:  # training had finished: restore the supernet for SPOS's search
-                module.load_state_dict(
-                    torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-                )
+                state = torch.load(ckpt, map_location="cpu", weights_only=True)
+                module.load_state_dict(state["state_dict"])
             if stop["signal"] is not None:
                 raise StopRequested()
             stop_reason = recorder.stop_reason or "epochs"
@@ -283,26 +266,28 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         log.warning("interrupted; resume with: nas search resume=%s", run.path)
         raise StopRequested() from None
     finally:
+        extra = {"warnings": warnings, "strategy": type(strategy).__name__.lower()}
+        seconds = time.perf_counter() - start
         summary = (
-            _finish(
+            finish(
                 cfg,
                 run,
                 space_name,
                 recorder.history,
                 status,
                 stop_reason,
-                error,
-                time.perf_counter() - start,
+                None,
+                seconds,
                 0,
                 best=best,
-                extra={"warnings": warnings, "strategy": type(strategy).__name__.lower()},
-            )
+                extra=extra,
+            )  # fmt: skip
             if run.writes
             else {}
         )
     if not run.writes:
         return summary
-    _report(cfg, run, summary)
+    print_summary(cfg, run, summary)
     if cfg.format != "json":
         for w in warnings:
             print(f"warning: {w}")

@@ -18,13 +18,14 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from nascli import export
-from nascli.commands.train import check_what_to_train
-from nascli.config import instantiate
+from nascli.commands.train.checks import check_what_to_train
+from nascli.core.config import instantiate
+from nascli.core.errors import NascliError
+from nascli.core.records import best, read_history
 from nascli.data.loader import Augment
-from nascli.errors import NascliError
 from nascli.estimators.train import make_trainer
 from nascli.lit.classifier import Classifier
+from nascli.results import export
 from nascli.results.run_dir import (
     BEST,
     CONFIG,
@@ -92,34 +93,24 @@ class EpochLog(pl.Callback):
 
 
 def top_archs(search_dir: Path, k: int) -> list[str]:
-    """The k best distinct architectures of a search run (highest rung first, then objective)."""
-    history_path = search_dir / HISTORY
-    if not history_path.is_file():
+    """The k best distinct architectures of a search run, by the rule its best.json follows
+    (highest rung, then objective, within its constraints); a one-shot search's final
+    derivation, which best.json holds, comes first."""
+    if not (search_dir / HISTORY).is_file():
         raise NascliError(
             f"run={search_dir} has no {HISTORY}; give the run directory of a `nas search`"
         )
-    objective = "val_acc"
-    config_path = search_dir / CONFIG
-    if config_path.is_file():
-        objective = OmegaConf.select(
-            OmegaConf.load(config_path), "search.objective", default="val_acc"
-        )
-    rows = [
-        json.loads(line)
-        for line in history_path.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
-    ok = [r for r in rows if r.get("status") == "ok" and objective in r.get("metrics", {})]
-    ok.sort(key=lambda r: (-r.get("rung", 0), -r["metrics"][objective], r["trial"]))
+    saved = OmegaConf.load(search_dir / CONFIG) if (search_dir / CONFIG).is_file() else {}
+    objective = (
+        OmegaConf.select(saved, "search.objective", default="val_acc") if saved else "val_acc"
+    )
+    constraints = OmegaConf.to_container(saved.get("constraints") or {}) if saved else {}
     out: list[str] = []
     if k == 1 and (search_dir / BEST).is_file():
-        # A one-shot search's answer is its final derivation, which best.json holds.
         out.append(json.loads((search_dir / BEST).read_text(encoding="utf-8"))["arch"])
-    for r in ok:
-        if len(out) == k:
-            break
-        if r["arch"] not in out:
-            out.append(r["arch"])
+    for record in best(read_history(search_dir), objective, constraints, k):
+        if len(out) < k and record["arch"] not in out:
+            out.append(record["arch"])
     if not out:
         raise NascliError(f"run={search_dir} has no finished trial to retrain")
     if len(out) < k:
@@ -278,7 +269,7 @@ def write_bundle(
     metrics: dict[str, Any],
 ) -> dict[str, Any]:
     """model.pt, arch.json, config.yaml, model.onnx (checked), cell picture and MODEL_CARD.md."""
-    from nascli.draw import draw_graphs
+    from nascli.ui.draw import draw_graphs
 
     normalize = {"mean": data.mean.tolist(), "std": data.std.tolist()}
     space_config = OmegaConf.to_container(cfg.space, resolve=True)
@@ -339,7 +330,7 @@ def ensemble_accuracy(nets: list[torch.nn.Module], data: Any) -> float:
 
 
 def run_train(cfg: DictConfig) -> dict[str, Any]:
-    from nascli.distributed import place_sweep_job
+    from nascli.lit.distributed import place_sweep_job
 
     hydra_cfg = HydraConfig.get()
     place_sweep_job(cfg, hydra_cfg)

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nascli.errors import NascliError
-from nascli.spaces.base import ArchError, Space
+from nascli.core.errors import NascliError
+from nascli.core.space import ArchError, Space
 
 
 class Choices:
@@ -73,7 +73,7 @@ class SupernetChoices(Choices):
         self.layers: list[Any] = []
 
     def layer(self, label: str, candidates: dict[str, Callable[[], Any]]) -> Any:
-        from nascli.oneshot.supernet import MixedLayer
+        from nascli.nn.supernet import MixedLayer
 
         names = list(candidates)
         self._pick(label, names, names)
@@ -199,7 +199,7 @@ class CustomSpace(Space):
 
     # -- weight sharing: layer choices mixed (DARTS, GDAS) or sampled (SPOS, ENAS) ------------
     def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
-        from nascli.oneshot.supernet import CustomSupernet
+        from nascli.spaces.custom.supernet import CustomSupernet
 
         if partial != 1:
             raise NascliError(

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nascli.spaces.base import ArchError, Space
-from nascli.spaces.darts_genotypes import NAMED
-from nascli.spaces.genotype import ALL_OPS, Genotype, format_genotype, parse_genotype
+from nascli.core.space import ArchError, Space
+from nascli.spaces.darts.genotype import ALL_OPS, Genotype, format_genotype, parse_genotype
+from nascli.spaces.darts.genotypes import NAMED
 
 # The DARTS search primitives are the first eight ops the code base can build, in its order.
 PRIMITIVES = ALL_OPS[:8]
@@ -81,7 +81,7 @@ class DartsSpace(Space):
 
     # -- weight sharing ---------------------------------------------------------------------------
     def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
-        from nascli.oneshot.supernet import DartsSupernet
+        from nascli.spaces.darts.supernet import DartsSupernet
 
         return DartsSupernet(
             PRIMITIVES,
@@ -177,7 +177,7 @@ class DartsSpace(Space):
         return out
 
     def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
-        from nascli.spaces.darts_net import build_network
+        from nascli.spaces.darts.net import build_network
 
         return build_network(
             resolve(arch),

@@ -9,7 +9,7 @@ import ast
 import warnings
 from dataclasses import dataclass
 
-from nascli.spaces.base import ArchError
+from nascli.core.space import ArchError
 
 # Every op the DARTS code base can build; the searchable DARTS space uses a subset.
 ALL_OPS = (

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascli.spaces.darts_ops import OPS, FactorizedReduce
-from nascli.spaces.genotype import Genotype
-from nascli.spaces.layers import ReLUConvBN
+from nascli.nn.layers import ReLUConvBN
+from nascli.spaces.darts.genotype import Genotype
+from nascli.spaces.darts.ops import OPS, FactorizedReduce
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:

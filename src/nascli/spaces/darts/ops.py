@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nascli.nn.layers import Zero
+
 
 class DilConv(nn.Sequential):
     """Dilated depthwise conv then pointwise conv."""
@@ -40,15 +42,6 @@ class SepConv(nn.Sequential):
             nn.Conv2d(c, c, 1, bias=False),
             nn.BatchNorm2d(c, affine=affine),
         )
-
-
-class Zero(nn.Module):
-    def __init__(self, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
 class FactorizedReduce(nn.Module):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nascli.spaces.base import ArchError, Space
+from nascli.core.space import ArchError, Space
 
 OPS = ("conv_3x3", "conv_5x5", "sep_conv_3x3", "sep_conv_5x5", "max_pool_3x3", "avg_pool_3x3")
 
@@ -86,6 +86,6 @@ class MacroSpace(Space):
         return [{"title": "macro chain", "nodes": names, "edges": edges, "kinds": kinds}]
 
     def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
-        from nascli.spaces.macro_net import MacroNetwork
+        from nascli.spaces.macro.net import MacroNetwork
 
         return MacroNetwork(self.layer_choices(arch), input_shape[0], num_classes, self.channels)

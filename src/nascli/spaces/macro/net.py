@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascli.spaces.layers import ReLUConvBN
+from nascli.nn.layers import ReLUConvBN
 
 
 def make_op(name: str, c: int) -> nn.Module:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from nascli.spaces.base import ArchError, Space
+from nascli.core.space import ArchError, Space
 
 DEPTHS = (2, 3, 4)
 KERNELS = (3, 5, 7)
@@ -111,8 +111,8 @@ class MobileNetSpace(Space):
     VARIANTS = tuple((k, e) for k in KERNELS for e in EXPANSIONS)
 
     def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
-        from nascli.errors import NascliError
-        from nascli.oneshot.supernet import MobileNetSupernet
+        from nascli.core.errors import NascliError
+        from nascli.spaces.mobilenet.supernet import MobileNetSupernet
 
         if partial != 1:
             raise NascliError(
@@ -153,7 +153,7 @@ class MobileNetSpace(Space):
         return [blocks[:depth] for depth, blocks in parse_stages(arch)]
 
     def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
-        from nascli.spaces.mobilenet_net import MobileNetNetwork
+        from nascli.spaces.mobilenet.net import MobileNetNetwork
 
         return MobileNetNetwork(
             self.blocks(arch),

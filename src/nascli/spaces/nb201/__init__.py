@@ -9,11 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nascli.spaces.base import ArchError, Space
-
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-# (target node, source node) in arch-string order.
-EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+from nascli.core.space import ArchError, Space
+from nascli.spaces.nb201.cell import EDGES, OPS
 
 
 def parse_ops(text: str) -> tuple[str, ...]:
@@ -134,7 +131,7 @@ class NB201Space(Space):
         ]
 
     def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
-        from nascli.oneshot.supernet import NB201Supernet
+        from nascli.spaces.nb201.supernet import NB201Supernet
 
         return NB201Supernet(
             OPS, EDGES, input_shape, num_classes, self.channels, self.cells_per_stage, partial
@@ -152,7 +149,7 @@ class NB201Space(Space):
         return list(parse_ops(arch))
 
     def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
-        from nascli.spaces.nb201_net import NB201Network
+        from nascli.spaces.nb201.net import NB201Network
 
         return NB201Network(
             parse_ops(arch), input_shape[0], num_classes, self.channels, self.cells_per_stage

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from nascli.spaces.layers import ReLUConvBN
-from nascli.spaces.nb201 import EDGES
+from nascli.nn.layers import ReLUConvBN
+from nascli.spaces.nb201.cell import EDGES
 
 
 class ResidualBlock(nn.Module):

@@ -1,0 +1,1 @@
+"""nascli.benchmarks"""

@@ -1,0 +1,109 @@
+"""What every command's Hydra app shares: user errors as one line, failed sweep jobs recorded."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [
+        line
+        for line in lines
+        if not line.startswith(("full_key:", "object_type", "Config search path"))
+    ]
+    return " ".join(lines) if lines else type(exc).__name__
+
+
+def fail(exc: BaseException) -> None:
+    """Print `exc` as one line and exit (2 for a user error, 1 otherwise), or re-raise it when
+    the user asked for tracebacks with HYDRA_FULL_ERROR=1."""
+    if os.environ.get("NASCLI_TRACEBACK") == "1":
+        raise exc
+    command = os.environ.get("NASCLI_COMMAND", "")
+    print(f"nas {command}: error: {describe(exc)}", file=sys.stderr)
+    sys.exit(2 if is_user_error(exc) else 1)
+
+
+def exit_on_user_error(task):
+    """Wrap a Hydra task function: a NascliError in a single run ends it with one line.
+
+    Under -m the error is re-raised so the other jobs still run and Hydra names the failed job.
+    """
+
+    @functools.wraps(task)
+    def wrapper(cfg):
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        from nascli.core.errors import NascliError
+
+        try:
+            return task(cfg)
+        except Exception as exc:
+            hydra_cfg = HydraConfig.get()
+            if hydra_cfg.mode == RunMode.MULTIRUN:
+                _record_failed_job(hydra_cfg.runtime.output_dir, exc)
+                raise
+            # Our own errors, and config errors (a resolver's, wrapped by OmegaConf), are one line.
+            if not isinstance(exc, NascliError) and not is_user_error(exc):
+                raise
+            fail(exc)
+
+    return wrapper
+
+
+def _record_failed_job(output_dir: str, exc: BaseException) -> None:
+    """A sweep job that failed leaves summary.json with status failed and the one-line error (unless
+    the job wrote its own), so `nas report` can show why."""
+    from pathlib import Path
+
+    from nascli.results.run_dir import SUMMARY, RunDir
+
+    run = RunDir(output_dir)
+    if (Path(output_dir) / SUMMARY).exists():
+        return
+    run.write_json(
+        SUMMARY,
+        {
+            "command": os.environ.get("NASCLI_COMMAND", ""),
+            "status": "failed",
+            "error": describe(exc),
+            "run_dir": str(run.path),
+        },
+    )
+
+
+def is_user_error(exc: BaseException) -> bool:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from nascli.core.errors import NascliError
+
+    return isinstance(exc, NascliError | HydraException | OmegaConfBaseException | OSError)
+
+
+def describe(exc: BaseException) -> str:
+    from nascli.core.errors import NascliError
+
+    # Our own message, when Hydra or OmegaConf wrapped it (a resolver or constructor raised it).
+    inner = exc.__cause__ or exc.__context__
+    if not isinstance(exc, NascliError) and isinstance(inner, NascliError):
+        exc = inner
+
+    if isinstance(exc, OSError) and exc.filename:
+        return (
+            f"cannot write '{exc.filename}' ({exc.strerror}); choose a writable folder with "
+            "hydra.run.dir=... (or hydra.sweep.dir=... under -m)"
+        )
+    # OmegaConf drops the cause of a resolver's error and prefixes its message; keep only ours.
+    message = re.sub(r"^NascliError raised while resolving interpolation: ", "", _one_line(exc))
+    cause = exc.__cause__
+    if cause is not None and not isinstance(exc, NascliError) and _one_line(cause) not in message:
+        message = f"{message} ({_one_line(cause)})"
+    if not is_user_error(exc):
+        message = f"{type(exc).__name__}: {message} (set HYDRA_FULL_ERROR=1 for the traceback)"
+    return message

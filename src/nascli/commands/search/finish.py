@@ -1,0 +1,169 @@
+"""The end of a search: best.json, the Pareto front, summary.json, and the console summary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from nascli.core.records import best_one
+from nascli.results.run_dir import BEST, SUMMARY, RunDir, git_commit, package_versions
+
+
+def epochs_done(history: list[dict[str, Any]]) -> int:
+    return sum(int(r["metrics"].get("epochs", 0)) for r in history)
+
+
+def constraints_of(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg.get("constraints") or {})
+
+
+def best_json(space_name: str, trial: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "space": space_name,
+        "arch": trial["arch"],
+        "trial": trial["trial"],
+        "metrics": trial["metrics"],
+    }
+
+
+def finish(
+    cfg,
+    run,
+    space_name,
+    history,
+    status,
+    stop_reason,
+    error,
+    seconds,
+    rejected,
+    best: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write best.json (the best trial, or `best` as given by a one-shot search) and summary.json."""
+    objective = cfg.search.get("objective", "val_acc")
+    if best is None and (trial := best_one(history, objective, constraints_of(cfg))):
+        best = best_json(space_name, trial)
+    pareto = pareto_summary(cfg, run, space_name, history)
+    if pareto is not None:
+        best = pareto.pop("best")
+        extra = {**(extra or {}), "pareto": pareto}
+    if best is not None:
+        run.write_json(BEST, best)
+    summary = {
+        "command": "search",
+        "status": status,
+        "stop_reason": stop_reason,
+        "error": error,
+        "trials": len(history),
+        "failed_trials": sum(r["status"] == "failed" for r in history),
+        "rejected_by_constraints": rejected,
+        "epochs_total": epochs_done(history),
+        "seconds": round(seconds, 3),
+        "seed": cfg.seed,
+        "run_dir": str(run.path),
+        "resumed": bool(cfg.get("resume")),
+        "best": best,
+        **(extra or {}),
+        "versions": package_versions(),
+        "git": git_commit(),
+    }
+    run.write_json(SUMMARY, summary)
+    return summary
+
+
+def pareto_summary(cfg, run, space_name, history) -> dict[str, Any] | None:
+    """With two or more search.objectives: write pareto.csv and pareto.png; best is the knee."""
+    from nascli.core import pareto
+    from nascli.core.constraints import satisfies
+    from nascli.results.pareto import write_outputs
+
+    names = cfg.search.get("objectives")
+    if not names or len(names) < 2:
+        return None
+    objectives = pareto.parse_objectives(list(names))
+    constraints = constraints_of(cfg)
+    # A constrained search never reports an architecture that breaks a constraint.
+    reference = cfg.search.get("reference_point")
+    result = pareto.summarise(
+        [r for r in history if satisfies(r["metrics"], constraints)],
+        objectives,
+        OmegaConf.to_container(reference) if reference else None,
+    )
+    if result is None:
+        return None
+    write_outputs(run.path, result, objectives)
+    knee = result["knee"]
+    return {
+        "objectives": result["objectives"],
+        "front_size": len(result["front"]),
+        "hypervolume": result["hypervolume"],
+        "reference_point": result["reference_point"],
+        "front": [
+            {"trial": r["trial"], "arch": r["arch"], **{n: r["metrics"][n] for n, _ in objectives}}
+            for r in result["front"]
+        ],
+        "best": {
+            **best_json(space_name, knee),
+            "objectives": result["objectives"],
+            "chosen_as": "knee point of the Pareto front",
+        },
+    }
+
+
+def print_summary(cfg: DictConfig, run: RunDir, summary: dict[str, Any]) -> None:
+    """The run's result on stdout: a table (format=table) or one JSON object (format=json)."""
+    if cfg.format == "json":
+        print(json.dumps(summary))
+        return
+    out = Console()
+    best = summary["best"]
+    out.print(_best_table(summary, cfg.search.get("objective", "val_acc")))
+    if summary.get("pareto"):
+        _print_front(out, summary["pareto"])
+    # Plain lines, never wrapped, so both can be pasted into the next command.
+    if best is not None:
+        out.print(f"arch: {best['arch']}", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"run dir: {run.path}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _best_table(summary: dict[str, Any], objective: str) -> Table:
+    best = summary["best"]
+    title = f"Best of {summary['trials']} trials ({summary['failed_trials']} failed; stopped by {summary['stop_reason']})"
+    table = Table(title=title, title_justify="left")
+    for column in (objective.replace("_", " "), "params", "FLOPs", "latency (ms)", "trial"):
+        table.add_column(column, justify="right")
+    if best is None:
+        table.add_row("-", "-", "-", "-", "no trial finished")
+    else:
+        m = best["metrics"]
+        table.add_row(
+            f"{m[objective]:.4f}" if abs(m[objective]) < 1000 else f"{m[objective]:.4g}",
+            f"{m['params']:,}",
+            f"{m['flops']:,}",
+            f"{m['latency_ms']:.3f}",
+            str(best["trial"]),
+        )
+    return table
+
+
+def _print_front(out: Console, pareto: dict[str, Any]) -> None:
+    names = [o.split(":")[0] for o in pareto["objectives"]]
+    front = Table(
+        title=f"Pareto front ({pareto['front_size']}); best = its knee", title_justify="left"
+    )
+    for column in ("trial", *names):
+        front.add_column(column, justify="right")
+    for point in pareto["front"]:
+        front.add_row(str(point["trial"]), *(f"{point[n]:.4g}" for n in names))
+    out.print(front)
+    reference = ", ".join(f"{k} {v:.4g}" for k, v in pareto["reference_point"].items())
+    out.print(
+        f"hypervolume: {pareto['hypervolume']:.4g} (reference point: {reference})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -1,0 +1,292 @@
+"""Before the first trial of a sample-based search: open the run directory, build the pieces,
+check that they fit together, and bring a resumed strategy back to where it was."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from nascli.core.config import check_targets, instantiate
+from nascli.core.errors import NascliError
+from nascli.estimators.base import Estimator
+from nascli.hardware.constraints import ConstrainedProposer
+from nascli.lit.distributed import check_ddp, is_ddp, is_rank_zero, place_sweep_job
+from nascli.results.resume import load_resume
+from nascli.results.run_dir import CONFIG, STRATEGY_STATE, SUMMARY, RunDir
+from nascli.trials.run import trial_seed
+
+log = logging.getLogger("nascli.search")
+
+# Runs from before the executor group existed: local worker processes.
+LOCAL_EXECUTOR = {"_target_": "nascli.trials.pool.TrialPool", "_partial_": True}
+
+
+def is_oneshot(cfg: DictConfig) -> bool:
+    """Whether `strategy` is a weight-sharing strategy, by the class its target resolves to."""
+    from hydra.utils import get_class
+
+    from nascli.oneshot.strategies import OneShotStrategy
+
+    check_targets(cfg.strategy, "strategy")
+    target = get_class(str(cfg.strategy._target_))
+    return isinstance(target, type) and issubclass(target, OneShotStrategy)
+
+
+def open_run(cfg: DictConfig) -> tuple[DictConfig, RunDir, list[dict[str, Any]], str]:
+    """The config, run directory, finished trials and space name of a new or resumed search."""
+    hydra_cfg = HydraConfig.get()
+    history: list[dict[str, Any]] = []
+    space_name = hydra_cfg.runtime.choices.get("space", "")
+    if cfg.get("resume"):
+        resumed = load_resume(cfg.resume, cfg, list(hydra_cfg.overrides.task))
+        cfg, history = resumed.cfg, resumed.history
+        space_name = resumed.choices.get("space", "")
+    check_ddp(cfg, hydra_cfg.mode == RunMode.MULTIRUN, is_oneshot(cfg))
+    place_sweep_job(cfg, hydra_cfg)
+    # Under trainer=ddp every rank runs this; only rank 0 writes the run directory.
+    run = RunDir(
+        hydra_cfg.runtime.output_dir, write=is_rank_zero() or not is_ddp(cfg.get("trainer"))
+    )
+    if cfg.get("resume"):
+        log.info("resuming %s after %d finished trials", run.path, len(history))
+    else:
+        run.write_text(CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+    return cfg, run, history, space_name
+
+
+@dataclass
+class Search:
+    """Everything the loop needs, built and checked."""
+
+    cfg: DictConfig
+    run: RunDir
+    space_name: str
+    history: list[dict[str, Any]]
+    space: Any
+    data: Any
+    strategy: Any
+    estimator: Estimator
+    hardware: Any
+    proposer: ConstrainedProposer
+    next_arch: Any
+    objective: str
+    constraints: dict[str, Any]
+    workers: int
+    make_pool: Any
+    pooled: bool
+    started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        """Seconds spent: the wall clock, or with a simulating estimator the training time it
+        charged."""
+        if self.estimator.simulated:
+            return sum(r.get("seconds", 0.0) for r in self.history)
+        return time.perf_counter() - self.started
+
+
+def build_search(
+    cfg: DictConfig, run: RunDir, history: list[dict[str, Any]], space_name: str
+) -> Search:
+    """Instantiate space, data, strategy, estimator and hardware, and check how they combine."""
+    space = instantiate(cfg.space, "space")
+    data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=cfg.estimator.batch_size)
+    data.setup()
+    strategy = instantiate(cfg.strategy, "strategy", space=space, seed=cfg.seed)
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    estimator = instantiate(cfg.estimator, "estimator", trainer=trainer_cfg)
+    hardware = instantiate(cfg.hardware, "hardware")
+    log.info(
+        "run dir %s; data %s; input %s, %d classes",
+        run.path,
+        data.sizes(),
+        data.input_shape,
+        data.num_classes,
+    )
+    check_builds(space, data)
+    constraints = OmegaConf.to_container(cfg.get("constraints") or {})
+    proposer = ConstrainedProposer(
+        strategy,
+        space,
+        data.input_shape,
+        data.num_classes,
+        constraints,
+        hardware=hardware,
+        admit=lambda arch: estimator.missing(arch, space),
+        # A sampled table rejects most proposals; a lookup is cheap, so allow enough of them.
+        max_rejections=min(10**6, max(1000, int(50 / estimator.coverage))),
+    )
+    objective = check_objectives(cfg, estimator)
+    estimator.check_space(
+        space_name,
+        OmegaConf.to_container(cfg.space, resolve=True),
+        HydraConfig.get().runtime.choices.get("dataset"),
+    )
+    make_pool, workers, pooled = executor(cfg, estimator, strategy)
+    estimator.prepare(space, data, cfg.seed, run.path)
+    next_arch = make_next_arch(cfg, proposer, space, data, estimator)
+    restore_strategy(strategy, next_arch, run, history)
+    search = Search(
+        cfg, run, space_name, history, space, data, strategy, estimator, hardware, proposer,
+        next_arch, objective, constraints, workers, make_pool, pooled,
+    )  # fmt: skip
+    # The budget counts what was done before a resume.
+    search.started -= seconds_before(run, history, workers)
+    return search
+
+
+def check_objectives(cfg: DictConfig, estimator: Estimator) -> str:
+    """search.objective, .objectives, .reward and .reference_point against what the estimator
+    reports; returns the objective."""
+    from nascli.core.pareto import parse_objectives, reference_costs
+
+    objective = cfg.search.get("objective", "val_acc")
+    reported = estimator.metrics
+    reward = cfg.search.get("reward") or {}
+    if reward.get("target") is not None:
+        if float(reward.target) <= 0:
+            raise NascliError(f"search.reward.target={reward.target} must be positive")
+        reported = (*reported, "reward") if reported is not None else None
+    elif objective == "reward":
+        raise NascliError(
+            "search.objective=reward needs search.reward.target, the cost to aim at "
+            "(e.g. search.reward.target=5 for 5 ms of latency_ms)"
+        )
+    if reported is not None and objective not in reported:
+        raise NascliError(
+            f"search.objective={objective} is not a metric this estimator reports ({', '.join(reported)})"
+        )
+    if not cfg.search.get("objectives"):
+        return objective
+    objectives = parse_objectives(list(cfg.search.objectives))
+    if cfg.search.get("reference_point"):
+        if not isinstance(cfg.search.reference_point, DictConfig):
+            raise NascliError(
+                "search.reference_point must map each objective to a value, e.g. "
+                "search.reference_point={val_acc:0.5,latency_ms:20}"
+            )
+        reference_costs(OmegaConf.to_container(cfg.search.reference_point), objectives)
+    known = {*(reported or ()), "params", "flops", "latency_ms"}
+    for name, _ in objectives:
+        if reported is not None and name not in known:
+            raise NascliError(
+                f"search.objectives: {name} is not a metric of this search; choose from {', '.join(sorted(known))}"
+            )
+    return objective
+
+
+def executor(cfg: DictConfig, estimator: Estimator, strategy: Any) -> tuple[Any, int, bool]:
+    """(the pool factory, workers, whether trials run on a pool), checked against the pieces."""
+    workers = 1 if cfg.search.get("workers") is None else int(cfg.search.workers)
+    if workers < 1:
+        raise NascliError(f"search.workers={workers} must be 1 or more")
+    # executor=local: a pool of worker processes when workers > 1; executor=ray: Ray actors.
+    make_pool = instantiate(cfg.get("executor") or OmegaConf.create(LOCAL_EXECUTOR), "executor")
+    pooled = workers > 1 or make_pool.func.remote
+    pool_name = f"search.workers={workers}" if workers > 1 else "executor=ray"
+    if pooled and not estimator.parallel:
+        raise NascliError(
+            f"{pool_name} does not combine with estimator=hyperband or "
+            "estimator=supernet yet; set search.workers=1 (and executor=local)"
+        )
+    if pooled and not strategy.asynchronous:
+        raise NascliError(
+            f"{pool_name}: this strategy must hear each result before its next "
+            "proposal; set search.workers=1 (and executor=local)"
+        )
+    if pooled:  # executor=ray: connect before any trial
+        make_pool.func.prepare(
+            workers, int(cfg.search.get("worker_threads") or 1), **make_pool.keywords
+        )
+    return make_pool, workers, pooled
+
+
+def make_next_arch(cfg, proposer, space, data, estimator: Estimator):
+    """The function that picks trial k's architecture: the strategy's (constrained) proposal, or,
+    with `estimator.prefilter=n`, the best of n proposals by a zero-cost proxy (the others are told
+    they failed). Deterministic in (seed, trial), so replaying a history for resume repeats it."""
+    n = estimator.prefilter
+    if not n:
+        return lambda trial: proposer.propose()
+    from nascli.estimators.zerocost import first_batch, score
+
+    proxy = estimator.prefilter_proxy
+
+    def next_arch(trial: int) -> str:
+        candidates = [proposer.propose() for _ in range(n)]
+        x, y = first_batch(data, estimator.batch_size, trial_seed(cfg.seed, trial))
+        scores = []
+        for j, arch in enumerate(candidates):
+            torch.manual_seed(trial_seed(cfg.seed, trial) + 7919 * (j + 1))
+            scores.append(score(proxy, space.build(arch, data.input_shape, data.num_classes), x, y))
+        best = max(range(n), key=lambda j: scores[j])
+        for j, arch in enumerate(candidates):
+            if j != best:
+                proposer.strategy.tell(arch, None)
+        log.info("trial %d: prefilter by %s kept %s of %d", trial, proxy, candidates[best], n)
+        return candidates[best]
+
+    return next_arch
+
+
+def restore_strategy(strategy, next_arch, run: RunDir, history: list[dict[str, Any]]) -> None:
+    """Bring a fresh strategy to where it was after `history`: from its saved state when that
+    matches the history, else by replaying the history through ask/tell (each proposal checked)."""
+    if not history:
+        return
+    saved = run.path / STRATEGY_STATE
+    try:
+        state = json.loads(saved.read_text(encoding="utf-8"))
+        if state["trials"] == len(history):
+            strategy.load_state_dict(state["state"])
+            return
+        log.warning(
+            "%s is from trial %s, the history has %d trials: replaying",
+            saved,
+            state["trials"],
+            len(history),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("cannot use %s (%s): replaying the history", saved, exc)
+    for record in history:
+        if record.get("rung", 0) > 0:  # a promotion: the strategy neither proposed nor heard it
+            continue
+        proposed = next_arch(record["trial"])
+        if proposed != record["arch"]:
+            raise NascliError(
+                f"resume={run.path}: the strategy state is missing or damaged and replaying the history proposes "
+                f"{proposed} at trial {record['trial']}, where the history has {record['arch']}; it cannot be resumed"
+            )
+        strategy.tell(record["arch"], record["metrics"] if record["status"] == "ok" else None)
+
+
+def check_builds(space, data) -> None:
+    """Build one network before the first trial, so a bad space setting is one clear error, not N failed trials."""
+    try:
+        net = space.build(space.sample(random.Random(0)), data.input_shape, data.num_classes)
+        net(torch.zeros(2, *data.input_shape))
+    except Exception as exc:
+        raise NascliError(
+            f"space: cannot build a network for input {data.input_shape} ({type(exc).__name__}: {exc}); check the space.* settings"
+        ) from exc
+
+
+def seconds_before(run: RunDir, history: list[dict[str, Any]], workers: int) -> float:
+    """Wall-clock seconds a resumed search had spent: its trials' seconds one after another; with
+    several workers (trials overlap) the interrupted run's own count from summary.json, or, if it
+    left none, the trials' seconds shared among the workers."""
+    trial_seconds = sum(r.get("seconds", 0.0) for r in history)
+    if workers == 1 or not history:
+        return trial_seconds
+    try:
+        return float(json.loads((run.path / SUMMARY).read_text(encoding="utf-8"))["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return trial_seconds / workers
