@@ -32,9 +32,10 @@ search: $(STAMP) ## a random search on the embedded digits data (about a minute 
 test: $(STAMP) lint ## lint, then the whole test suite (two workers, one torch thread each)
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, and the import layers (import-linter)
 	$(BIN)/ruff check src tests scripts examples
 	$(BIN)/ruff format --check src tests scripts examples
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix src tests scripts examples
