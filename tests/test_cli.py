@@ -268,7 +268,7 @@ def test_wheel_ships_its_configs_and_runs_from_any_folder(tmp_path):
     env = {"PYTHONPATH": str(site)}
     import os
 
-    code = "import nascli, nascli.paths as p; print(nascli.__file__); print(p.config_dir())"
+    code = "import nascli, nascli.core.paths as p; print(nascli.__file__); print(p.config_dir())"
     where = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -313,3 +313,36 @@ def test_every_sample_based_strategy_in_one_sweep(nas, tmp_path):
         assert summary["status"] == "completed" and summary["trials"] == 3, name
         assert f"strategy={name}" in (run / ".hydra" / "overrides.yaml").read_text()
         assert (run / "strategy_state.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "args,code",
+    [
+        (["--help"], 0),
+        *[
+            ([c, "--help"], 0)
+            for c in ("search", "train", "evaluate", "inspect", "report", "bench", "hw")
+        ],
+        (["search", "--cfg", "job"], 0),
+        (["train", "--cfg", "job", "arch=DARTS_V2", "space=darts"], 0),
+        (["search", "search.trials=abc"], 2),
+        (["search", "strategy=nope"], 2),
+        (["search", "seed=-1"], 2),
+        (["train", "recipe.epochs=0", "arch=x"], 2),
+        (["train"], 2),
+        (["report"], 2),
+    ],
+)
+def test_help_cfg_and_config_errors_import_no_torch(tmp_path, args, code):
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "nascli", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert out.returncode == code, out.stderr[-2000:]
+    imported = {
+        line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line
+    }
+    assert "torch" not in imported and "pytorch_lightning" not in imported
