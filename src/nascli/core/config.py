@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from nascli.core.errors import NascliError
+from nascli.core.targets import check_targets
 
 
 def _run_dir(resume: str | None, fresh: str) -> str:
@@ -49,26 +50,8 @@ for _name, _fn in (
         OmegaConf.register_new_resolver(_name, _fn)
 
 
-# Only these may be built from a config; a config read back from disk can name nothing else.
-ALLOWED_TARGETS = ("nascli.", "torch.optim.", "torch.nn.", "pytorch_lightning.", "torchvision.")
-
-
-def check_targets(node: Any, where: str) -> None:
-    if isinstance(node, DictConfig | Mapping):
-        target = node.get("_target_")
-        if target is not None and not str(target).startswith(ALLOWED_TARGETS):
-            raise NascliError(
-                f"{where}._target_={target} is not allowed; targets must start with one of {', '.join(ALLOWED_TARGETS)}"
-            )
-        for key, value in node.items():
-            check_targets(value, f"{where}.{key}")
-    elif isinstance(node, ListConfig | list | tuple):
-        for i, value in enumerate(node):
-            check_targets(value, f"{where}[{i}]")
-
-
 def instantiate(node: DictConfig, where: str, **kwargs: Any) -> Any:
-    """hydra's instantiate, after checking every `_target_` below `node` against the allow-list."""
+    """hydra's instantiate, after checking every `_target_` below `node` (nascli.core.targets)."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate as hydra_instantiate
 
