@@ -60,6 +60,13 @@ class Estimator(ABC):
         """A multi-fidelity estimator's next promotion; None: the strategy proposes."""
         return None
 
+    @classmethod
+    def optimum(cls, config: dict[str, Any]) -> float | None:
+        """The best test accuracy of the benchmark this estimator answers from, read from the
+        files `config` (the estimator's config) names without building the estimator and
+        without running code from them; None for an estimator that is no benchmark."""
+        return None
+
     @abstractmethod
     def estimate(
         self,

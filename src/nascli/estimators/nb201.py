@@ -97,6 +97,20 @@ class NB201Estimator(Estimator):
         self.api = load_api(file, weights_only)
         self.evaluated = set(self.api.arch2infos_dict)
 
+    @classmethod
+    def optimum(cls, config: dict[str, Any]) -> float | None:
+        """The best test accuracy among the cells the file has results for (always loaded with
+        weights_only=True, whatever the run's config says)."""
+        try:
+            est = cls(
+                str(config.get("file")),
+                dataset=str(config.get("dataset", "cifar10-valid")),
+                weights_only=True,
+            )
+        except NascliError:
+            return None
+        return est.best_test_acc()
+
     def check_space(
         self, space_name: str, space_config: dict[str, Any], dataset: str | None = None
     ) -> None:

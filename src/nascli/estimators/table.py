@@ -40,6 +40,25 @@ class TableEstimator(Estimator):
             )
         self.epochs, self.built_epochs = int(epochs or built), built
 
+    @classmethod
+    def optimum(cls, config: dict[str, Any]) -> float | None:
+        """The best test accuracy in the table at `epochs` (None: its full curves)."""
+        try:
+            table = BenchTable(str(config.get("file")))
+        except NascliError:
+            return None
+        try:
+            built = int(table.meta().get("epochs", 0))
+            e = int(config.get("epochs") or built)
+            accs = [
+                r["curves"]["test_acc"][e - 1]
+                for r in table.rows().values()
+                if r["status"] == "ok" and len(r["curves"].get("test_acc", [])) >= e
+            ]
+        finally:
+            table.close()
+        return max(accs) if accs else None
+
     def check_space(
         self, space_name: str, space_config: dict[str, Any], dataset: str | None = None
     ) -> None:

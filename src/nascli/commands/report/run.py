@@ -12,6 +12,7 @@ import csv
 import html
 import io
 import json
+import logging
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -25,12 +26,15 @@ from rich.table import Table
 
 from nascli.core.errors import NascliError
 from nascli.core.records import best_one
+from nascli.core.targets import check_target
 from nascli.results.run_dir import BEST, CONFIG, HISTORY, SUMMARY, RunDir
 
 # Config groups whose choice is a setting of the job (what a sweep varies).
 GROUPS = ("space", "strategy", "estimator", "dataset", "hardware", "trainer", "recipe")
 METRICS = ("val_acc", "test_acc", "params", "flops", "latency_ms")
 MAX_DEPTH = 4
+
+log = logging.getLogger("nascli.report")
 
 
 @dataclass
@@ -127,62 +131,36 @@ def read_job(path: Path, budgets: list[float] | None = None) -> Row:
     return row
 
 
-_OPTIMA: dict[tuple[str, Any], float | None] = {}
+def benchmark_optimum(estimator: dict[str, Any]) -> float | None:
+    """The best test accuracy of the benchmark a run's estimator answers from (None: the
+    estimator is no benchmark, or its file is not here). Asked of the estimator's class, which
+    is resolved and checked like any target but never built."""
+    from nascli.estimators.base import Estimator
 
-
-def nb201_optimum(estimator: dict[str, Any]) -> float | None:
-    """The best test accuracy among the cells NAS-Bench-201's file has results for."""
-    from nascli.estimators.nb201 import NB201Estimator
-
-    key = (str(estimator.get("file")), estimator.get("dataset"))
+    target = estimator.get("_target_")
+    if not target:
+        return None
+    key = json.dumps(estimator, sort_keys=True, default=str)
     if key not in _OPTIMA:
         try:
-            est = NB201Estimator(
-                key[0],
-                dataset=str(estimator.get("dataset", "cifar10-valid")),
-                weights_only=bool(estimator.get("weights_only", True)),
-            )
-        except NascliError:
+            cls = check_target(target, "estimator")
+        except NascliError as exc:
+            log.warning("%s; no regret for this run", exc)
             return None
-        _OPTIMA[key] = est.best_test_acc()
+        _OPTIMA[key] = cls.optimum(estimator) if issubclass(cls, Estimator) else None
     return _OPTIMA[key]
 
 
-def table_optimum(file: str, epochs: int | None) -> float | None:
-    """The best test accuracy in a benchmark table at `epochs` (None: its full curves)."""
-    if (file, epochs) not in _OPTIMA:
-        from nascli.benchmarks.table import BenchTable
-
-        try:
-            table = BenchTable(file)
-        except NascliError:
-            return None
-        built = int(table.meta().get("epochs", 0))
-        e = int(epochs or built)
-        accs = [
-            r["curves"]["test_acc"][e - 1]
-            for r in table.rows().values()
-            if r["status"] == "ok" and len(r["curves"].get("test_acc", [])) >= e
-        ]
-        table.close()
-        _OPTIMA[(file, epochs)] = max(accs) if accs else None
-    return _OPTIMA[(file, epochs)]
+_OPTIMA: dict[str, float | None] = {}
 
 
 def add_regret(row: Row, config: dict[str, Any], budgets: list[float], objective: str) -> None:
     """For a search on a benchmark table: the test accuracy of the architecture it would have
     chosen (best `objective` so far) after each budget of simulated seconds, and its regret to the
     table's optimum."""
-    estimator = config.get("estimator") or {}
-    target = str(estimator.get("_target_", ""))
     if not row.history:
         return
-    if target.endswith("TableEstimator"):
-        optimum = table_optimum(str(estimator.get("file")), estimator.get("epochs"))
-    elif target.endswith("NB201Estimator"):
-        optimum = nb201_optimum(estimator)
-    else:
-        return
+    optimum = benchmark_optimum(config.get("estimator") or {})
     if optimum is None:
         return
     row.metrics["table_optimum"] = optimum
@@ -622,8 +600,6 @@ def write_html(
 
 
 def run_report(cfg: DictConfig) -> dict[str, Any]:
-    import logging
-
     logging.captureWarnings(True)
     run = RunDir(HydraConfig.get().runtime.output_dir)
     budgets = [float(b) for b in cfg.get("budgets") or []]
