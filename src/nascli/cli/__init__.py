@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-from nascli.cli.argv import ddp_under_multirun, dirs_override, quote_arch
+from nascli.cli.argv import ddp_under_multirun, dirs_override, quote_arch, resume_elsewhere
 from nascli.commands.app import fail
 
 COMMANDS = {
@@ -71,6 +71,9 @@ def main() -> None:
             "whole sweep; run one job per device instead (e.g. trainer=gpu with hydra/launcher=slurm)",
             file=sys.stderr,
         )
+        sys.exit(2)
+    if command in ("search", "train") and (error := resume_elsewhere(argv)):
+        print(f"nas {command}: error: {error}", file=sys.stderr)
         sys.exit(2)
     if command == "report":
         argv = dirs_override(argv)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def quote_arch(arg: str) -> str:
     """`arch=<text>` -> `arch="<text>"`, so arch strings (|, ~, brackets, commas) paste as they are.
@@ -43,3 +45,22 @@ def ddp_under_multirun(argv: list[str]) -> bool:
         if key.lstrip("+~") == "trainer" and "ddp" in value:
             return True
     return False
+
+
+def resume_elsewhere(argv: list[str]) -> str | None:
+    """The error for `resume=A hydra.run.dir=B` with B not A (a run split across two folders,
+    neither resumable), found before Hydra creates B; None when the line is fine."""
+    values = {}
+    for a in argv:
+        key, sep, value = a.partition("=")
+        if sep and key.lstrip("+~") in ("resume", "hydra.run.dir"):
+            values[key.lstrip("+~")] = value.strip("'\"")
+    if len(values) < 2 or values["resume"] in ("", "null"):
+        return None
+    resume, run_dir = (Path(values[k]).expanduser().resolve() for k in ("resume", "hydra.run.dir"))
+    if resume == run_dir:
+        return None
+    return (
+        f"resume={values['resume']} continues in its own folder; drop "
+        f"hydra.run.dir={values['hydra.run.dir']}"
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nascli.core.errors import NascliError
 from nascli.core.records import read_history
@@ -36,6 +36,16 @@ class Resumed:
 
 def _override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
+
+
+def _rebase(node: Any, old: str, new: str) -> None:
+    """Every string value below `node` that is `old` or a path under it, moved under `new`."""
+    for key in list(node.keys() if isinstance(node, DictConfig) else range(len(node))):
+        value = node[key]  # config.yaml is saved resolved: plain values only
+        if isinstance(value, DictConfig | ListConfig):
+            _rebase(value, old, new)
+        elif isinstance(value, str) and (value == old or value.startswith(old.rstrip("/") + "/")):
+            node[key] = new + value[len(old.rstrip("/")) :]
 
 
 def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resumed:
@@ -74,4 +84,8 @@ def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resum
         if any(_override_key(o).split(".")[0] == key or _override_key(o) == key for o in overrides):
             OmegaConf.update(cfg, key, OmegaConf.select(current, key), merge=False, force_add=True)
     cfg.resume = str(run)
+    # Paths the run derived from its own folder follow the folder (a copied or moved run).
+    original = OmegaConf.select(hydra_record, "hydra.runtime.output_dir", default=None)
+    if original:
+        _rebase(cfg, str(original), str(run.resolve()))
     return Resumed(cfg, choices, read_history(run, repair=True))

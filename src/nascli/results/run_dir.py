@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import tempfile
 from importlib import metadata
@@ -13,6 +15,7 @@ from typing import Any
 
 from nascli.core.records import HISTORY
 
+LOCK = "run.lock"
 BEST, SUMMARY, CONFIG, STRATEGY_STATE = (
     "best.json",
     "summary.json",
@@ -78,6 +81,36 @@ class RunDir:
 
         return read_history(self.path)
 
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold `run.lock` (the holder's PID and host) while writing the run, so a second
+        process that would write the same folder refuses instead. A lock whose process is gone
+        (a kill) is taken over."""
+        if not self.writes:
+            yield
+            return
+        from nascli.core.errors import NascliError
+
+        path = self.path / LOCK
+        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK)
+        except FileExistsError:
+            holder = _lock_holder(path)
+            if holder is not None:
+                raise NascliError(
+                    f"{self.path} is in use by process {holder['pid']} on {holder['host']} "
+                    f"({LOCK}); wait for it to finish, or delete {path} if that process is gone"
+                ) from None
+            fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(me, f)
+        try:
+            yield
+        finally:
+            if _lock_holder(path) == me:
+                path.unlink(missing_ok=True)
+
     def write_json(self, name: str, obj: Any) -> None:
         if self.writes:
             write_json_atomic(self.path / name, obj)
@@ -85,6 +118,27 @@ class RunDir:
     def write_text(self, name: str, text: str) -> None:
         if self.writes:
             write_text_atomic(self.path / name, text)
+
+
+def _lock_holder(path: Path) -> dict[str, Any] | None:
+    """Who holds the lock at `path`: None when nobody does, or its process is gone from this
+    host. A lock from another host, or one that cannot be read, counts as held."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        pid, host = int(holder["pid"]), str(holder["host"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"pid": "?", "host": "?"}
+    if host != socket.gethostname():
+        return {"pid": pid, "host": host}
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return {"pid": pid, "host": host}
 
 
 def resolve_arch(value: str, space: Any, space_name: str) -> str:

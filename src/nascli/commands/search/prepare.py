@@ -8,6 +8,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,8 +42,22 @@ def is_oneshot(cfg: DictConfig) -> bool:
     return isinstance(target, type) and issubclass(target, OneShotStrategy)
 
 
-def open_run(cfg: DictConfig) -> tuple[DictConfig, RunDir, list[dict[str, Any]], str]:
-    """The config, run directory, finished trials and space name of a new or resumed search."""
+def run_dir_of(cfg: DictConfig) -> RunDir:
+    """The run directory this search writes (a resumed search: the one it continues)."""
+    output_dir = HydraConfig.get().runtime.output_dir
+    if (
+        cfg.get("resume")
+        and Path(output_dir).resolve() != Path(str(cfg.resume)).expanduser().resolve()
+    ):
+        raise NascliError(
+            f"resume={cfg.resume} continues in its own folder; drop hydra.run.dir={output_dir}"
+        )
+    # Under trainer=ddp every rank runs this; only rank 0 writes the run directory.
+    return RunDir(output_dir, write=is_rank_zero() or not is_ddp(cfg.get("trainer")))
+
+
+def open_run(cfg: DictConfig, run: RunDir) -> tuple[DictConfig, list[dict[str, Any]], str]:
+    """The config, finished trials and space name of a new or resumed search."""
     hydra_cfg = HydraConfig.get()
     history: list[dict[str, Any]] = []
     space_name = hydra_cfg.runtime.choices.get("space", "")
@@ -52,15 +67,11 @@ def open_run(cfg: DictConfig) -> tuple[DictConfig, RunDir, list[dict[str, Any]],
         space_name = resumed.choices.get("space", "")
     check_ddp(cfg, hydra_cfg.mode == RunMode.MULTIRUN, is_oneshot(cfg))
     place_sweep_job(cfg, hydra_cfg)
-    # Under trainer=ddp every rank runs this; only rank 0 writes the run directory.
-    run = RunDir(
-        hydra_cfg.runtime.output_dir, write=is_rank_zero() or not is_ddp(cfg.get("trainer"))
-    )
     if cfg.get("resume"):
         log.info("resuming %s after %d finished trials", run.path, len(history))
     else:
         run.write_text(CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
-    return cfg, run, history, space_name
+    return cfg, history, space_name
 
 
 @dataclass

@@ -13,7 +13,13 @@ from rich.console import Console
 from nascli.commands.search.finish import finish, print_summary
 from nascli.commands.search.loop import Recorder, progress_bar, run_sequential
 from nascli.commands.search.pooled import run_parallel
-from nascli.commands.search.prepare import Search, build_search, is_oneshot, open_run
+from nascli.commands.search.prepare import (
+    Search,
+    build_search,
+    is_oneshot,
+    open_run,
+    run_dir_of,
+)
 from nascli.core.errors import NascliError
 from nascli.core.signals import StopRequested, stop_on_signals
 
@@ -23,7 +29,13 @@ log = logging.getLogger("nascli.search")
 def run_search(cfg: DictConfig) -> dict[str, Any]:
     # Library warnings belong in the job log (conf/hydra/default.yaml routes py.warnings there).
     logging.captureWarnings(True)
-    cfg, run, history, space_name = open_run(cfg)
+    run = run_dir_of(cfg)
+    with run.lock():
+        return _search(cfg, run)
+
+
+def _search(cfg: DictConfig, run) -> dict[str, Any]:
+    cfg, history, space_name = open_run(cfg, run)
     torch.manual_seed(cfg.seed)
     if is_oneshot(cfg):
         from nascli.commands.search.oneshot import run_oneshot
