@@ -4,6 +4,7 @@ a resumed copy writes only into the copy, and resume= never splits a run across 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -16,26 +17,39 @@ from nascli.results.run_dir import LOCK, RunDir
 from tests.conftest import assert_one_line_error, run_nas
 
 
-def _sleeper() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+def _holder(folder) -> subprocess.Popen:
+    """Another process holding the run's lock until killed."""
+    code = (
+        "import sys, time\n"
+        "from nascli.results.run_dir import RunDir\n"
+        "with RunDir(sys.argv[1]).lock():\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    assert other.stdout.readline().strip() == "held"
+    return other
 
 
-def test_the_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
+def test_the_lock_refuses_a_live_holder_and_a_killed_holder_leaves_none(tmp_path):
     run = RunDir(tmp_path / "run")
     with run.lock():
         held = json.loads((run.path / LOCK).read_text())
-        assert held == {"pid": __import__("os").getpid(), "host": socket.gethostname()}
+        assert held == {"pid": os.getpid(), "host": socket.gethostname()}
+        with pytest.raises(NascliError, match=rf"in use by process {os.getpid()}"), run.lock():
+            pass
     assert not (run.path / LOCK).exists()
-    other = _sleeper()
+    other = _holder(run.path)
     try:
-        (run.path / LOCK).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
         with pytest.raises(NascliError, match=rf"in use by process {other.pid}"), run.lock():
             pass
-        assert json.loads((run.path / LOCK).read_text())["pid"] == other.pid  # left alone
     finally:
         other.kill()
         other.wait()
-    with run.lock():  # its holder is gone (killed): taken over
+    assert (run.path / LOCK).exists()  # SIGKILL left the file, but no lock
+    with run.lock():
         pass
     assert not (run.path / LOCK).exists()
 
@@ -48,10 +62,8 @@ def test_a_second_writer_refuses_and_a_moved_run_resumes_in_its_own_folder(tmp_p
     assert out.returncode == 0, out.stderr
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     before = (tmp_path / "b" / "history.jsonl").read_text()
-    other = _sleeper()
+    other = _holder(tmp_path / "b")
     try:
-        lock = tmp_path / "b" / LOCK
-        lock.write_text(json.dumps({"pid": other.pid, "host": socket.gethostname()}))
         out = run_nas("search", "resume=b", "search.trials=3", cwd=tmp_path)
         assert_one_line_error(out, f"in use by process {other.pid}")
         assert (tmp_path / "b" / "history.jsonl").read_text() == before

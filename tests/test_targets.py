@@ -80,3 +80,16 @@ def test_the_classes_configs_name_are_built():
         OmegaConf.create({"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1}), "o"
     )
     assert sgd.keywords["lr"] == 0.1
+
+
+def test_keyword_arguments_are_checked_as_well():
+    node = OmegaConf.create({"_target_": "torch.nn.ReLU"})
+    with pytest.raises(NascliError, match=r"^x\(trainer=\)\.cb\._target_=os\.system"):
+        instantiate(node, "x", trainer={"cb": {"_target_": "os.system", "_args_": ["true"]}})
+
+
+def test_a_plugin_that_fails_on_import_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('half written')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(NascliError, match="importing it failed .RuntimeError: half written"):
+        check_target("broken_plugin.Space", "space")

@@ -22,7 +22,7 @@ def _run_dir(resume: str | None, fresh: str) -> str:
         raise NascliError(
             f"resume={resume} is not a folder; give the run directory of the search to continue"
         )
-    return str(resume)
+    return str(Path(str(resume)).expanduser())
 
 
 def _hydra_subdir(resume: str | None, stamp: str) -> str:
@@ -56,6 +56,8 @@ def instantiate(node: DictConfig, where: str, **kwargs: Any) -> Any:
     from hydra.utils import instantiate as hydra_instantiate
 
     check_targets(node, where)
+    for key, value in kwargs.items():  # Hydra instantiates these too (the trainer dict, say)
+        check_targets(value, f"{where}({key}=)")
     try:
         return hydra_instantiate(node, **kwargs)
     except InstantiationException as exc:

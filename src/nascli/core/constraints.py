@@ -21,6 +21,10 @@ def satisfies(metrics: dict[str, Any], constraints: dict[str, Any] | None) -> bo
         if limit is None or key not in LIMITS:
             continue
         metric, upper = LIMITS[key]
-        if metric in metrics and (metrics[metric] > limit if upper else metrics[metric] < limit):
+        if metric not in metrics:
+            continue
+        value = metrics[metric]
+        # Written as what passes, so that a NaN keeps no constraint.
+        if not (value <= limit if upper else value >= limit):
             return False
     return True

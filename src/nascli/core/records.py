@@ -1,7 +1,9 @@
 """The trial record of `history.jsonl`, its one reader, and the one rule for "the best trial".
 
 Search, train (ensembles of a search's top k) and report (regret) all choose through `best`, so
-they can never disagree about which architecture a search found.
+they agree about which architecture a single-objective search found. (A search with several
+`search.objectives` names the knee of its Pareto front in best.json instead; `nas train
+arch=<dir>` retrains that one.)
 """
 
 from __future__ import annotations

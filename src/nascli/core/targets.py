@@ -7,6 +7,10 @@ Lightning's loggers and callbacks), found by the identity (module and qualified 
 classes in its MRO. Functions are never targets, so `torch.load`, `eval`, `os.system` or a
 nascli helper that executes a file are refused however they are reached; stdlib modules are
 never imported to find out (some do things on import), and no private attribute is followed.
+
+What a nascli class does with its arguments is its own business: `CustomSpace` executes the
+builder file it is given and `NB201Estimator(weights_only=False)` unpickles; which run-directory
+values may reach them is decided where run directories are read, not here.
 """
 
 from __future__ import annotations
@@ -62,6 +66,10 @@ def _resolve(path: str, where: str) -> Any:
             if exc.name is None or not (name == exc.name or name.startswith(exc.name + ".")):
                 raise _refuse(where, path, f"importing it failed ({exc})") from exc
             i -= 1
+        except Exception as exc:  # a module that fails on import (a broken plug-in)
+            raise _refuse(
+                where, path, f"importing it failed ({type(exc).__name__}: {exc})"
+            ) from exc
     if module is None:
         raise _refuse(where, path, f"no module {parts[0]} is installed")
     obj = module

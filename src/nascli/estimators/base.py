@@ -27,8 +27,6 @@ class Estimator(ABC):
     simulated: bool = False
     #: params, FLOPs and latency come with the estimate: the loop builds and measures nothing.
     provides_cost: bool = False
-    #: trials may run in parallel worker processes (search.workers, executor=ray).
-    parallel: bool = True
     #: epochs of each rung of a multi-fidelity estimator; None: one fidelity.
     rungs: list[int] | None = None
     #: with an integer n, the loop keeps the best of n proposals by `prefilter_proxy`.
@@ -36,6 +34,13 @@ class Estimator(ABC):
     prefilter_proxy: str = "synflow"
     #: the minibatch size a prefilter scores with.
     batch_size: int = 64
+
+    @property
+    def parallel(self) -> bool:
+        """Whether trials may run in worker processes (search.workers, executor=ray): not for a
+        multi-fidelity estimator (promotions need the rung's results) or one that prepares state
+        in this process (workers never run `prepare`)."""
+        return not self.rungs and type(self).prepare is Estimator.prepare
 
     @property
     def coverage(self) -> float:
@@ -63,8 +68,8 @@ class Estimator(ABC):
     @classmethod
     def optimum(cls, config: dict[str, Any]) -> float | None:
         """The best test accuracy of the benchmark this estimator answers from, read from the
-        files `config` (the estimator's config) names without building the estimator and
-        without running code from them; None for an estimator that is no benchmark."""
+        files `config` (the estimator's config) names, never with code from them (pickles with
+        weights_only=True); None for an estimator that is no benchmark."""
         return None
 
     @abstractmethod

@@ -34,8 +34,6 @@ class HyperbandEstimator(TrainEstimator):
     architecture to retrain (from scratch) at which rung; None means a new architecture at rung 0.
     """
 
-    parallel = False  # promotions need every result of a rung before the next trial
-
     def __init__(
         self, min_epochs: int = 1, max_epochs: int = 9, eta: int = 3, **train_kwargs: Any
     ) -> None:

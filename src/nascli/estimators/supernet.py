@@ -29,7 +29,6 @@ class SupernetEstimator(Estimator):
     each architecture with the weights it inherits, batch-norm statistics recalibrated."""
 
     metrics = ("val_acc", "epochs")
-    parallel = False  # every trial reads the one supernet this process trained
 
     def __init__(
         self,

@@ -11,7 +11,6 @@ A bundle is a folder with:
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import logging
@@ -29,17 +28,22 @@ log = logging.getLogger("nascli.results.export")
 def _build_space(spec: dict[str, Any]) -> Any:
     """The space object from arch.json's `space_config` (a `_target_` and its keyword arguments).
 
-    Only nascli's own spaces are built, so a bundle from elsewhere cannot name arbitrary code
-    (a custom space's builder is the user's own function, imported as their config named it).
+    Only a nascli space class is built, judged by what the target resolves to (a function that
+    loads or executes is refused however it is spelt). A custom space's builder is still the
+    named file's code: load such bundles only from people you trust.
     """
+    from nascli.core.space import Space
+    from nascli.core.targets import check_target
+
     spec = dict(spec)
-    target = str(spec.pop("_target_", ""))
-    if not target.startswith("nascli.spaces."):
-        raise NascliError(
-            f"arch.json names space {target!r}; only nascli.spaces.* can be loaded (is this a nascli bundle?)"
-        )
-    module, _, name = target.rpartition(".")
-    return getattr(importlib.import_module(module), name)(**spec)
+    target = spec.pop("_target_", "")
+    hint = "only nascli.spaces.* can be loaded (is this a nascli bundle?)"
+    if not str(target).startswith("nascli.spaces."):
+        raise NascliError(f"arch.json names space {target!r}; {hint}")
+    cls = check_target(target, "arch.json space_config")
+    if not issubclass(cls, Space):
+        raise NascliError(f"arch.json names space {target!r}, which is no Space; {hint}")
+    return cls(**spec)
 
 
 def load(path: str | Path, map_location: str = "cpu") -> Any:

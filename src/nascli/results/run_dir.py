@@ -83,33 +83,41 @@ class RunDir:
 
     @contextlib.contextmanager
     def lock(self):
-        """Hold `run.lock` (the holder's PID and host) while writing the run, so a second
-        process that would write the same folder refuses instead. A lock whose process is gone
-        (a kill) is taken over."""
+        """Hold `run.lock` while writing the run, so that a second process that would write the
+        same folder refuses instead, naming the holder (its PID and host are in the file). The
+        kernel drops the lock when its process dies, so a killed run leaves nothing to clean."""
         if not self.writes:
             yield
             return
+        import fcntl
+
         from nascli.core.errors import NascliError
 
         path = self.path / LOCK
-        me = {"pid": os.getpid(), "host": socket.gethostname()}
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK)
-        except FileExistsError:
-            holder = _lock_holder(path)
-            if holder is not None:
+        while True:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666 & ~_UMASK)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                holder = _lock_holder(path)
                 raise NascliError(
                     f"{self.path} is in use by process {holder['pid']} on {holder['host']} "
-                    f"({LOCK}); wait for it to finish, or delete {path} if that process is gone"
+                    f"({LOCK}); wait for it to finish, or stop that process"
                 ) from None
-            fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(me, f)
+            try:  # the holder before us may have removed the file we locked: lock the new one
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
         try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
             yield
         finally:
-            if _lock_holder(path) == me:
-                path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            os.close(fd)  # closing releases the lock
 
     def write_json(self, name: str, obj: Any) -> None:
         if self.writes:
@@ -120,25 +128,13 @@ class RunDir:
             write_text_atomic(self.path / name, text)
 
 
-def _lock_holder(path: Path) -> dict[str, Any] | None:
-    """Who holds the lock at `path`: None when nobody does, or its process is gone from this
-    host. A lock from another host, or one that cannot be read, counts as held."""
+def _lock_holder(path: Path) -> dict[str, Any]:
+    """What the lock file says of its holder (question marks where it says nothing readable)."""
     try:
         holder = json.loads(path.read_text(encoding="utf-8"))
-        pid, host = int(holder["pid"]), str(holder["host"])
-    except FileNotFoundError:
-        return None
+        return {"pid": holder["pid"], "host": holder["host"]}
     except (OSError, ValueError, KeyError, TypeError):
         return {"pid": "?", "host": "?"}
-    if host != socket.gethostname():
-        return {"pid": pid, "host": host}
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return {"pid": pid, "host": host}
 
 
 def resolve_arch(value: str, space: Any, space_name: str) -> str:

@@ -134,7 +134,7 @@ def read_job(path: Path, budgets: list[float] | None = None) -> Row:
 def benchmark_optimum(estimator: dict[str, Any]) -> float | None:
     """The best test accuracy of the benchmark a run's estimator answers from (None: the
     estimator is no benchmark, or its file is not here). Asked of the estimator's class, which
-    is resolved and checked like any target but never built."""
+    is resolved and checked like any target (Estimator.optimum)."""
     from nascli.estimators.base import Estimator
 
     target = estimator.get("_target_")

@@ -52,8 +52,12 @@ def run_dir_of(cfg: DictConfig) -> RunDir:
         raise NascliError(
             f"resume={cfg.resume} continues in its own folder; drop hydra.run.dir={output_dir}"
         )
+    trainer = cfg.get("trainer")
+    if cfg.get("resume"):  # the trainer is the resumed run's (resume= cannot change it)
+        saved = Path(output_dir) / CONFIG
+        trainer = OmegaConf.select(OmegaConf.load(saved), "trainer") if saved.is_file() else None
     # Under trainer=ddp every rank runs this; only rank 0 writes the run directory.
-    return RunDir(output_dir, write=is_rank_zero() or not is_ddp(cfg.get("trainer")))
+    return RunDir(output_dir, write=is_rank_zero() or not is_ddp(trainer))
 
 
 def open_run(cfg: DictConfig, run: RunDir) -> tuple[DictConfig, list[dict[str, Any]], str]:
