@@ -124,11 +124,34 @@ def test_a_query_reads_the_12_epoch_validation_and_the_200_epoch_test(nb201_file
         ({"hp": 100}, "estimator.hp"),
         ({"epochs": 13}, "estimator.epochs"),
         ({"file": "nowhere.pth"}, "nowhere.pth"),
+        ({"weights_only": False}, "estimator.weights_only"),
     ],
 )
 def test_bad_settings_name_their_key(nb201_file, kwargs, named):
     with pytest.raises(NascliError, match=named.replace(".", r"\.")):
         NB201Estimator(**{"file": str(nb201_file[0]), **kwargs})
+
+
+class _Payload:
+    """A pickle that runs a command when it is loaded without weights_only."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_file_that_would_run_code_is_refused_in_one_line(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "NAS-Bench-201-v1_1-096897.pth"
+    torch.save({"meta_archs": [], "arch2infos": {}, "x": _Payload(marker)}, path)
+    with pytest.raises(NascliError) as refused:
+        NB201Estimator(str(path))
+    assert "never unpickles" in str(refused.value) and "\n" not in str(refused.value)
+    assert not marker.exists()
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ nascli helper that executes a file are refused however they are reached; stdlib 
 never imported to find out (some do things on import), and no private attribute is followed.
 
 What a nascli class does with its arguments is its own business: `CustomSpace` executes the
-builder file it is given and `NB201Estimator(weights_only=False)` unpickles; which run-directory
-values may reach them is decided where run directories are read, not here.
+builder file it is given; which run-directory values may reach it is decided where run
+directories are read, not here.
 """
 
 from __future__ import annotations

@@ -29,8 +29,11 @@ HPS = ("12", "200")
 NB201_SIZE = 15_625
 
 
-def load_api(file: str, weights_only: bool = True) -> Any:
-    """The benchmark's API object over `file`, or a one-line error saying what to install or set."""
+def load_api(file: str) -> Any:
+    """The benchmark's API object over `file`, or a one-line error saying what to install or set.
+
+    The file is read with weights_only=True, always: a file that needs more could run code.
+    """
     try:
         from nas_201_api import NASBench201API
     except ImportError as exc:
@@ -46,11 +49,11 @@ def load_api(file: str, weights_only: bool = True) -> Any:
             "(NAS-Bench-201-v1_1-096897.pth)"
         )
     try:
-        data = torch.load(path, map_location="cpu", weights_only=weights_only)
+        data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise NascliError(
-            f"bench.file={file} holds objects that safe loading refuses; if you trust the file, "
-            "set estimator.weights_only=false"
+            f"bench.file={file} holds objects other than containers, numbers and strings, which "
+            "nascli never unpickles; give the published NAS-Bench-201-v1_1-096897.pth"
         ) from exc
     except Exception as exc:
         raise NascliError(
@@ -80,6 +83,11 @@ class NB201Estimator(Estimator):
         trainer: Any = None,
     ) -> None:
         # batch_size and trainer are accepted for the search loop's sake; nothing is trained.
+        if weights_only is not True:  # runs from before kept the key; the file is never unpickled
+            raise NascliError(
+                "estimator.weights_only=false is no longer supported: NAS-Bench-201's file is "
+                "always read with weights_only=True; drop the key"
+            )
         if dataset not in SPLITS:
             extra = "; cifar10 has no validation split there: use cifar10-valid" * (
                 dataset == "cifar10"
@@ -94,18 +102,16 @@ class NB201Estimator(Estimator):
         if epochs is not None and not 1 <= int(epochs) <= int(self.hp):
             raise NascliError(f"estimator.epochs={epochs} is out of range 1..{self.hp}")
         self.dataset, self.epochs = dataset, int(epochs or self.hp)
-        self.api = load_api(file, weights_only)
+        self.api = load_api(file)
         self.evaluated = set(self.api.arch2infos_dict)
 
     @classmethod
     def optimum(cls, config: dict[str, Any]) -> float | None:
-        """The best test accuracy among the cells the file has results for (always loaded with
-        weights_only=True, whatever the run's config says)."""
+        """The best test accuracy among the cells the file has results for."""
         try:
             est = cls(
                 str(config.get("file")),
                 dataset=str(config.get("dataset", "cifar10-valid")),
-                weights_only=True,
             )
         except NascliError:
             return None
