@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from nascli.core.constraints import satisfies
 from nascli.core.errors import NascliError
+from nascli.core.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def read_history(run_dir: str | Path, *, repair: bool = False) -> list[dict[str,
             if number == len(lines):
                 log.warning("%s: dropped a torn last line (%d characters)", path, len(line))
                 if repair:
-                    _rewrite(path, records)
+                    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
                 break
             raise NascliError(
                 f"{path} line {number} is corrupt ({exc}); fix or delete that line"
@@ -91,15 +91,6 @@ def read_history(run_dir: str | Path, *, repair: bool = False) -> list[dict[str,
         seen.add(record["trial"])
         records.append(record)
     return records
-
-
-def _rewrite(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.repair")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r) + "\n" for r in records)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _key(record: dict[str, Any], objective: str, maximize: bool) -> tuple:

@@ -8,12 +8,14 @@ import os
 import platform
 import socket
 import subprocess
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from nascli.core.files import UMASK, write_json_atomic, write_text_atomic
 from nascli.core.records import HISTORY
+
+__all__ = ["RunDir", "write_json_atomic", "write_text_atomic"]
 
 LOCK = "run.lock"
 BEST, SUMMARY, CONFIG, STRATEGY_STATE = (
@@ -22,34 +24,6 @@ BEST, SUMMARY, CONFIG, STRATEGY_STATE = (
     "config.yaml",
     "strategy_state.json",
 )
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Temporary file in the same folder, fsync, rename: a reader sees the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 class RunDir:
@@ -95,7 +69,7 @@ class RunDir:
 
         path = self.path / LOCK
         while True:
-            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666 & ~_UMASK)
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666 & ~UMASK)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

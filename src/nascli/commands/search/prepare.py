@@ -16,8 +16,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from nascli.core.config import check_targets, instantiate
+from nascli.core.config import instantiate
 from nascli.core.errors import NascliError
+from nascli.core.targets import check_target
 from nascli.estimators.base import Estimator
 from nascli.hardware.constraints import ConstrainedProposer
 from nascli.lit.distributed import check_ddp, is_ddp, is_rank_zero, place_sweep_job
@@ -33,13 +34,9 @@ LOCAL_EXECUTOR = {"_target_": "nascli.trials.pool.TrialPool", "_partial_": True}
 
 def is_oneshot(cfg: DictConfig) -> bool:
     """Whether `strategy` is a weight-sharing strategy, by the class its target resolves to."""
-    from hydra.utils import get_class
-
     from nascli.oneshot.strategies import OneShotStrategy
 
-    check_targets(cfg.strategy, "strategy")
-    target = get_class(str(cfg.strategy._target_))
-    return isinstance(target, type) and issubclass(target, OneShotStrategy)
+    return issubclass(check_target(cfg.strategy._target_, "strategy"), OneShotStrategy)
 
 
 def run_dir_of(cfg: DictConfig) -> RunDir:
