@@ -39,10 +39,24 @@ def run_parallel(search: Search, recorder: Recorder) -> tuple[str, str | None]:
                 and error is None
                 and len(running) < s.workers
                 and len(s.history) + len(running) < trials
+                and not broken
             ):
-                arch_of[next_trial] = s.next_arch(next_trial)
-                running[pool.submit(next_trial, arch_of[next_trial], s.objective)] = next_trial
+                arch = arch_of[next_trial] = s.next_arch(next_trial)
+                try:
+                    running[pool.submit(next_trial, arch, s.objective)] = next_trial
+                except concurrent.futures.BrokenExecutor:
+                    # A worker died since the last wait: this trial fails like those it would
+                    # have shared the pool with, and fresh workers take over below.
+                    broken = True
+                    log.warning("a worker process died; starting new workers")
+                    failure = recorder.finished(dead_worker_record(next_trial, arch))
+                    if failure is not None and error is None:
+                        error, stop_reason = failure, "max_failures"
                 next_trial += 1
+            if broken and not running:
+                pool.close(now=True)
+                pool, broken = s.make_pool(container, s.workers, threads), False
+                continue
             if not running:
                 if len(s.history) < trials:
                     stop_reason = spent or stop_reason
