@@ -50,10 +50,20 @@ def test_inspect_takes_a_pasted_arch_string_and_a_run_directory(nas, tmp_path):
     assert wrong_space.returncode == 2 and "space=nb201" in wrong_space.stderr
 
 
+def test_inspect_without_an_arch_describes_the_space(nas, tmp_path):
+    out = nas("inspect", "format=json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    described = json.loads(out.stdout)
+    assert described["architectures"] == 15_625
+    # NAS-Bench-201's count of cells that compute different functions
+    assert described["unique_architectures"] == 6_466
+    assert "params" not in described and "torch" not in out.stderr
+
+
 @pytest.mark.parametrize(
     "args,named",
     [
-        ([], "arch is required"),
+        (["arch=0123:fc-gat-fc-gin"], "nb201 arch"),
         (["space=darts", "arch=DARTS_V9"], "DARTS_V9"),
         (["arch=|nor_conv_3x3~0|+|bad|"], "nb201 arch"),
         (["space=darts", "arch=Genotype(normal=[('sep_conv_3x3', 9)])"], "darts arch"),

@@ -21,6 +21,9 @@ class ArchError(NascliError, ValueError):
 
 class Space(ABC):
     name: str = ""
+    #: whether `build` makes a network (a space searched only on a benchmark's tables: False;
+    #: then nothing is built, and constraints apply to the metrics the table records).
+    builds_networks: bool = True
 
     # -- what a subclass defines ---------------------------------------------------------------
     @property
@@ -76,6 +79,12 @@ class Space(ABC):
         them); spaces that know their isomorphisms override it."""
         return self.canonical(arch)
 
+    def count_unique(self) -> int | None:
+        """How many architectures compute different functions (None: too many to count)."""
+        if self.size > 200_000:
+            return None
+        return len({self.iso_key(arch) for arch in self.enumerate()})
+
     def enumerate(self) -> Any:
         """Every architecture, in index order (only sensible for small spaces)."""
         import itertools
@@ -102,6 +111,18 @@ class Space(ABC):
         for i, n in zip(self.parse(arch), self.cardinalities, strict=True):
             out.extend(1.0 if j == i else 0.0 for j in range(n))
         return out
+
+    #: the encodings `features` provides; a cell space adds "path" (BANANAS's path encoding)
+    encodings: tuple[str, ...] = ("onehot",)
+
+    def features(self, arch: str, encoding: str = "onehot") -> list[float]:
+        """`arch` as a fixed-length vector for a predictor: `onehot` (each decision's choice),
+        or another of `encodings`."""
+        if encoding == "onehot":
+            return self.vector(arch)
+        raise NascliError(
+            f"space={self.name} has no {encoding} encoding; choose from {', '.join(self.encodings)}"
+        )
 
     def sample(self, rng: random.Random) -> str:
         return self.format([rng.randrange(n) for n in self.cardinalities])

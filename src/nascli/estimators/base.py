@@ -25,6 +25,9 @@ class Estimator(ABC):
     #: the budget (search.seconds) counts the training seconds the estimator charges
     #: (`simulated_seconds` in its metrics) instead of the wall clock: benchmark tables.
     simulated: bool = False
+    #: the same architecture always gets the same answer (a table): a repeated proposal is
+    #: answered from the history, costs nothing and is not a new trial.
+    deterministic: bool = False
     #: params, FLOPs and latency come with the estimate: the loop builds and measures nothing.
     provides_cost: bool = False
     #: epochs of each rung of a multi-fidelity estimator; None: one fidelity.
@@ -63,6 +66,11 @@ class Estimator(ABC):
 
     def next_promotion(self, history: list[dict[str, Any]], objective: str) -> Promotion | None:
         """A multi-fidelity estimator's next promotion; None: the strategy proposes."""
+        return None
+
+    def entries(self, space: Any, seed: int = 0) -> list[tuple[str, dict[str, Any]]] | None:
+        """Every architecture it can answer with its metrics, when it is a benchmark table
+        (`nas predict` fits and tests predictors on them); None otherwise."""
         return None
 
     @classmethod

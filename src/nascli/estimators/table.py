@@ -22,6 +22,7 @@ class TableEstimator(Estimator):
     metrics = ("val_acc", "test_acc", "val_loss", "epochs", "params", "flops", "latency_ms")
     simulated = True  # the search budget counts the charged seconds
     provides_cost = True  # params, FLOPs and latency come from the table: nothing is built
+    deterministic = True  # a repeated query is answered from the history, free
 
     def __init__(
         self, file: str, epochs: int | None = None, batch_size: int = 64, trainer: Any = None
@@ -86,6 +87,13 @@ class TableEstimator(Estimator):
         """The share of the space's unique architectures the table holds (1.0 for a full table)."""
         total = int(self.meta.get("space_unique") or len(self.rows))
         return min(1.0, len(self.rows) / max(total, 1))
+
+    def entries(self, space: Any, seed: int = 0) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for row in self.rows.values():
+            if row["status"] == "ok":
+                out.append((row["arch"], self.evaluate_arch(row["arch"], space, None, seed)))
+        return out
 
     def missing(self, arch: str, space: Any) -> str | None:
         """Why `arch` cannot be looked up (None when it can): a sampled table lacks most archs."""

@@ -39,6 +39,14 @@ def violations(
     return out
 
 
+class SpaceExhausted(Exception):
+    """The strategy keeps proposing architectures the search has already had answered."""
+
+
+# Proposals in a row that repeat an answered architecture before the search stops.
+MAX_REPEATS = 10_000
+
+
 class ConstrainedProposer:
     """Ask the strategy until it proposes an architecture within the constraints.
 
@@ -57,22 +65,51 @@ class ConstrainedProposer:
         max_rejections: int = 1000,
         admit: Any = None,
         hardware: Any = None,
+        answers_repeats: bool = False,
     ) -> None:
         self.strategy, self.space = strategy, space
         self.input_shape, self.num_classes = tuple(input_shape), num_classes
-        # min_accuracy needs training: it is applied to results (satisfies), not to proposals.
+        # min_accuracy needs training: it is applied to results (satisfies), not to proposals;
+        # so is every limit in a space that builds no network (the table records the costs).
         self.limits = {
-            k: v for k, v in (constraints or {}).items() if v is not None and k != "min_accuracy"
+            k: v
+            for k, v in (constraints or {}).items()
+            if v is not None and k != "min_accuracy" and space.builds_networks
         }
         self.hardware = hardware
         self.max_rejections = max_rejections
         self.rejected = 0
         # admit(arch) -> None or why it cannot be evaluated (a sampled benchmark table lacks it).
         self.admit = admit
+        # With a deterministic estimator (a table), a proposal the search has had answered is
+        # told its answer again and costs no trial: {iso key: metrics, None if it failed}.
+        self.answers: dict[str, Any] | None = {} if answers_repeats else None
+        self.repeats = 0
+
+    def heard(self, arch: str, metrics: dict[str, Any] | None) -> None:
+        """Remember the answer for `arch` (a finished trial, or one replayed on resume)."""
+        if self.answers is not None:
+            self.answers[self.space.iso_key(arch)] = metrics
+
+    def _answered(self) -> str:
+        """The next proposal that has no answer yet; repeats are told their answer."""
+        for _ in range(MAX_REPEATS):
+            arch = self.strategy.ask()
+            if self.answers is None or (key := self.space.iso_key(arch)) not in self.answers:
+                return arch
+            self.repeats += 1
+            self.strategy.tell(arch, self.answers[key])
+        log.warning(
+            "%d proposals in a row repeated one of the %d architectures already queried: "
+            "the search stops",
+            MAX_REPEATS,
+            len(self.answers or ()),
+        )
+        raise SpaceExhausted()
 
     def propose(self) -> str:
         for _ in range(self.max_rejections):
-            arch = self.strategy.ask()
+            arch = self._answered()
             broken = [why] if self.admit and (why := self.admit(arch)) else []
             if not broken and not self.limits:
                 return arch

@@ -134,20 +134,32 @@ def _best_table(summary: dict[str, Any], objective: str) -> Table:
     best = summary["best"]
     title = f"Best of {summary['trials']} trials ({summary['failed_trials']} failed; stopped by {summary['stop_reason']})"
     table = Table(title=title, title_justify="left")
-    for column in (objective.replace("_", " "), "params", "FLOPs", "latency (ms)", "trial"):
+    m = best["metrics"] if best is not None else {}
+    # The objective, then what the trial recorded of these (a benchmark table may lack FLOPs).
+    shown = [(objective, objective.replace("_", " "))]
+    shown += [
+        (key, name)
+        for key, name in (
+            ("test_acc", "test acc"), ("params", "params"), ("flops", "FLOPs"),
+            ("latency_ms", "latency (ms)"),
+        )
+        if key != objective and (key in m or best is None) and (key != "test_acc" or key in m)
+    ]  # fmt: skip
+    for _, column in (*shown, ("trial", "trial")):
         table.add_column(column, justify="right")
     if best is None:
-        table.add_row("-", "-", "-", "-", "no trial finished")
-    else:
-        m = best["metrics"]
-        table.add_row(
-            f"{m[objective]:.4f}" if abs(m[objective]) < 1000 else f"{m[objective]:.4g}",
-            f"{m['params']:,}",
-            f"{m['flops']:,}",
-            f"{m['latency_ms']:.3f}",
-            str(best["trial"]),
-        )
+        table.add_row(*["-"] * len(shown), "no trial finished")
+        return table
+    table.add_row(*(_cell(key, m[key]) for key, _ in shown), str(best["trial"]))
     return table
+
+
+def _cell(key: str, value: Any) -> str:
+    if key in ("params", "flops"):
+        return f"{value:,}"
+    if key == "latency_ms":
+        return f"{value:.3f}"
+    return f"{value:.4f}" if abs(value) < 1000 else f"{value:.4g}"
 
 
 def _print_front(out: Console, pareto: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from rich.progress import (
 from nascli.commands.search.finish import epochs_done
 from nascli.commands.search.prepare import Search
 from nascli.core.records import best_one
+from nascli.hardware.constraints import SpaceExhausted
 from nascli.results.run_dir import STRATEGY_STATE
 from nascli.trials.run import run_trial
 
@@ -67,10 +68,17 @@ class Recorder:
         s = self.search
         s.history.append(record)
         s.run.append_history(record)
+        answer = record["metrics"] if record["status"] == "ok" else None
         if tell:  # the strategy hears of each architecture once, at its first rung
-            s.strategy.tell(record["arch"], record["metrics"] if record["status"] == "ok" else None)
+            s.strategy.tell(record["arch"], answer)
+            s.proposer.heard(record["arch"], answer)
         s.run.write_json(
-            STRATEGY_STATE, {"trials": len(s.history), "state": s.strategy.state_dict()}
+            STRATEGY_STATE,
+            {
+                "trials": len(s.history),
+                "state": s.strategy.state_dict(),
+                "repeats": s.proposer.repeats,
+            },
         )
         self.progress.update(self.task, advance=1, best=self._best())
         failures = sum(r["status"] == "failed" for r in s.history)
@@ -93,7 +101,10 @@ def run_sequential(search: Search, recorder: Recorder) -> tuple[str, str | None]
         if (spent := recorder.budget_spent()) is not None:
             return spent, None
         promotion = s.estimator.next_promotion(s.history, s.objective)
-        arch = promotion.arch if promotion else s.next_arch(trial)
+        try:
+            arch = promotion.arch if promotion else s.next_arch(trial)
+        except SpaceExhausted:
+            return "exhausted", None
         rung = promotion.rung if promotion else 0
         record = run_trial(
             s.cfg, trial, arch, s.space, s.data, s.estimator, s.hardware, s.objective, rung

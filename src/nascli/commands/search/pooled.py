@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from nascli.commands.search.loop import Recorder
 from nascli.commands.search.prepare import Search
+from nascli.hardware.constraints import SpaceExhausted
 from nascli.trials.run import dead_worker_record
 
 log = logging.getLogger("nascli.search")
@@ -28,7 +29,7 @@ def run_parallel(search: Search, recorder: Recorder) -> tuple[str, str | None]:
     pool = s.make_pool(container, s.workers, threads)
     running: dict[Any, int] = {}
     arch_of: dict[int, str] = {}
-    broken = False
+    broken = exhausted = False
     next_trial = max((int(r["trial"]) for r in s.history), default=-1) + 1
     stop_reason, error, interrupted = "trials", None, True
     try:
@@ -40,8 +41,13 @@ def run_parallel(search: Search, recorder: Recorder) -> tuple[str, str | None]:
                 and len(running) < s.workers
                 and len(s.history) + len(running) < trials
                 and not broken
+                and not exhausted
             ):
-                arch = arch_of[next_trial] = s.next_arch(next_trial)
+                try:
+                    arch = arch_of[next_trial] = s.next_arch(next_trial)
+                except SpaceExhausted:
+                    exhausted, stop_reason = True, "exhausted"
+                    break
                 try:
                     running[pool.submit(next_trial, arch, s.objective)] = next_trial
                 except concurrent.futures.BrokenExecutor:

@@ -3,6 +3,7 @@ check that they fit together, and bring a resumed strategy back to where it was.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import random
@@ -18,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from nascli.core.config import instantiate
 from nascli.core.errors import NascliError
-from nascli.core.targets import check_target
+from nascli.core.targets import check_target, identity
+from nascli.data.graphs import BenchmarkGraph
 from nascli.estimators.base import Estimator
 from nascli.hardware.constraints import ConstrainedProposer
 from nascli.lit.distributed import check_ddp, is_ddp, is_rank_zero, place_sweep_job
@@ -28,15 +30,16 @@ from nascli.trials.run import trial_seed
 
 log = logging.getLogger("nascli.search")
 
+ONESHOT_BASE = "nascli.oneshot.strategies.OneShotStrategy"
 # Runs from before the executor group existed: local worker processes.
 LOCAL_EXECUTOR = {"_target_": "nascli.trials.pool.TrialPool", "_partial_": True}
 
 
 def is_oneshot(cfg: DictConfig) -> bool:
-    """Whether `strategy` is a weight-sharing strategy, by the class its target resolves to."""
-    from nascli.oneshot.strategies import OneShotStrategy
-
-    return issubclass(check_target(cfg.strategy._target_, "strategy"), OneShotStrategy)
+    """Whether `strategy` is a weight-sharing strategy, by the classes its target resolves to
+    (compared by identity, so that a sample-based search never imports Lightning's modules)."""
+    cls = check_target(cfg.strategy._target_, "strategy")
+    return any(identity(base) == ONESHOT_BASE for base in inspect.getmro(cls))
 
 
 def run_dir_of(cfg: DictConfig) -> RunDir:
@@ -123,7 +126,14 @@ def build_search(
         data.input_shape,
         data.num_classes,
     )
-    check_builds(space, data)
+    objective = check_objectives(cfg, estimator)
+    estimator.check_space(
+        space_name,
+        OmegaConf.to_container(cfg.space, resolve=True),
+        HydraConfig.get().runtime.choices.get("dataset"),
+    )
+    if space.builds_networks:
+        check_builds(space, data)
     constraints = OmegaConf.to_container(cfg.get("constraints") or {})
     proposer = ConstrainedProposer(
         strategy,
@@ -135,17 +145,12 @@ def build_search(
         admit=lambda arch: estimator.missing(arch, space),
         # A sampled table rejects most proposals; a lookup is cheap, so allow enough of them.
         max_rejections=min(10**6, max(1000, int(50 / estimator.coverage))),
-    )
-    objective = check_objectives(cfg, estimator)
-    estimator.check_space(
-        space_name,
-        OmegaConf.to_container(cfg.space, resolve=True),
-        HydraConfig.get().runtime.choices.get("dataset"),
+        answers_repeats=estimator.deterministic,
     )
     make_pool, workers, pooled = executor(cfg, estimator, strategy)
     estimator.prepare(space, data, cfg.seed, run.path)
     next_arch = make_next_arch(cfg, proposer, space, data, estimator)
-    restore_strategy(strategy, next_arch, run, history)
+    restore_strategy(strategy, next_arch, run, history, proposer)
     search = Search(
         cfg, run, space_name, history, space, data, strategy, estimator, hardware, proposer,
         next_arch, objective, constraints, workers, make_pool, pooled,
@@ -249,9 +254,12 @@ def make_next_arch(cfg, proposer, space, data, estimator: Estimator):
     return next_arch
 
 
-def restore_strategy(strategy, next_arch, run: RunDir, history: list[dict[str, Any]]) -> None:
-    """Bring a fresh strategy to where it was after `history`: from its saved state when that
-    matches the history, else by replaying the history through ask/tell (each proposal checked)."""
+def restore_strategy(
+    strategy, next_arch, run: RunDir, history: list[dict[str, Any]], proposer
+) -> None:
+    """Bring a fresh strategy (and the proposer's answers) to where they were after `history`:
+    from its saved state when that matches the history, else by replaying the history through
+    ask/tell (each proposal checked)."""
     if not history:
         return
     saved = run.path / STRATEGY_STATE
@@ -259,6 +267,9 @@ def restore_strategy(strategy, next_arch, run: RunDir, history: list[dict[str, A
         state = json.loads(saved.read_text(encoding="utf-8"))
         if state["trials"] == len(history):
             strategy.load_state_dict(state["state"])
+            for record in history:
+                proposer.heard(record["arch"], _answer(record))
+            proposer.repeats = int(state.get("repeats", 0))
             return
         log.warning(
             "%s is from trial %s, the history has %d trials: replaying",
@@ -277,11 +288,18 @@ def restore_strategy(strategy, next_arch, run: RunDir, history: list[dict[str, A
                 f"resume={run.path}: the strategy state is missing or damaged and replaying the history proposes "
                 f"{proposed} at trial {record['trial']}, where the history has {record['arch']}; it cannot be resumed"
             )
-        strategy.tell(record["arch"], record["metrics"] if record["status"] == "ok" else None)
+        strategy.tell(record["arch"], _answer(record))
+        proposer.heard(record["arch"], _answer(record))
+
+
+def _answer(record: dict[str, Any]) -> dict[str, Any] | None:
+    return record["metrics"] if record["status"] == "ok" else None
 
 
 def check_builds(space, data) -> None:
     """Build one network before the first trial, so a bad space setting is one clear error, not N failed trials."""
+    if isinstance(data, BenchmarkGraph):  # nothing to build a network on
+        data.refuse()
     try:
         net = space.build(space.sample(random.Random(0)), data.input_shape, data.num_classes)
         net(torch.zeros(2, *data.input_shape))

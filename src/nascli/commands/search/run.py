@@ -74,7 +74,11 @@ def _search(cfg: DictConfig, run) -> dict[str, Any]:
 
 
 def _finish(search: Search, status: str, stop_reason: str, error: str | None) -> dict[str, Any]:
-    simulated = search.estimator.simulated
+    extra: dict[str, Any] = {}
+    if search.estimator.simulated:
+        extra["simulated_seconds"] = round(search.elapsed(), 3)
+    if search.estimator.deterministic:  # proposals answered from the history, at no cost
+        extra["repeats_answered"] = search.proposer.repeats
     return finish(
         search.cfg,
         search.run,
@@ -85,5 +89,5 @@ def _finish(search: Search, status: str, stop_reason: str, error: str | None) ->
         error,
         time.perf_counter() - search.started,
         search.proposer.rejected,
-        extra={"simulated_seconds": round(search.elapsed(), 3)} if simulated else None,
+        extra=extra or None,
     )
