@@ -15,6 +15,7 @@ COMMANDS = {
     "train": "retrain an architecture from scratch, test it, export it (model.pt, ONNX, model card)",
     "evaluate": "test a trained model: accuracy, params, FLOPs and latency on a hardware target",
     "report": "tabulate and plot run and sweep directories: nas report <dir>... [group_by=[strategy]]",
+    "predict": "rank a benchmark table with learned performance predictors: Kendall tau per N",
     "bench": "nas bench build: train every unique architecture of a space into a benchmark table",
     "hw": "nas hw profile | validate: a latency lookup table of a space's blocks on this device",
 }

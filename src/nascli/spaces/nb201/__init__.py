@@ -6,6 +6,7 @@ Arch strings list the edges node by node: `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,10 +97,46 @@ def iso_key(ops: Sequence[str]) -> str:
     return expr[3]
 
 
+def _paths(node: int) -> list[list[tuple[int, int]]]:
+    """Every path of edges (target, source) from node 0 to `node`."""
+    if node == 0:
+        return [[]]
+    return [
+        [*path, (node, source)]
+        for target, source in EDGES
+        if target == node
+        for path in _paths(source)
+    ]
+
+
+# BANANAS's path encoding: one feature per sequence of ops along a path from the input to the
+# output (none breaks a path, so it is not an op there): 4 + 16 + 64 = 84 features.
+_PATH_OPS = OPS[1:]
+_OP_SEQUENCES = [seq for n in (1, 2, 3) for seq in itertools.product(_PATH_OPS, repeat=n)]
+_SEQUENCE_INDEX = {seq: i for i, seq in enumerate(_OP_SEQUENCES)}
+
+
+def path_encoding(ops: Sequence[str]) -> list[float]:
+    """1 for each op sequence some input-to-output path of the cell carries, else 0."""
+    edge_op = dict(zip(EDGES, ops, strict=True))
+    out = [0.0] * len(_OP_SEQUENCES)
+    for path in _paths(3):
+        seq = tuple(edge_op[edge] for edge in path)
+        if "none" not in seq:
+            out[_SEQUENCE_INDEX[seq]] = 1.0
+    return out
+
+
 class NB201Space(Space):
     """NAS-Bench-201's cell inside its macro skeleton (`channels` C, `cells_per_stage` N)."""
 
     name = "nb201"
+    encodings = ("onehot", "path")
+
+    def features(self, arch: str, encoding: str = "onehot") -> list[float]:
+        if encoding == "path":
+            return path_encoding(parse_ops(arch))
+        return super().features(arch, encoding)
 
     def iso_key(self, arch: str) -> str:
         return iso_key(parse_ops(arch))
