@@ -1,5 +1,6 @@
-"""Bayesian optimisation through Optuna's ask-and-tell API (TPE by default, Gaussian process as an
-option) over the space's categorical encoding. The surrogate is Optuna's; nothing here models."""
+"""Bayesian optimisation over the space's categorical encoding: through Optuna's ask-and-tell API
+(TPE by default, its Gaussian process as an option), or with any of nascli's performance
+predictors as the surrogate (sampler=predictor: expected improvement over uniform candidates)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from nascli.core.errors import NascliError
 from nascli.strategies.base import Strategy
 
-SAMPLERS = ("tpe", "gp")
+SAMPLERS = ("tpe", "gp", "predictor")
 
 
 def categorical_distributions(space) -> dict[str, Any]:
@@ -30,7 +31,9 @@ class BayesianOptimisation(Strategy):
     then replaced by a random unseen architecture: no duplicates while the space has unseen ones.
 
     Args:
-        sampler: tpe | gp.
+        sampler: tpe | gp (Optuna's) | predictor (`predictor`, fitted each ask).
+        predictor: the surrogate of sampler=predictor (predictor= chooses it).
+        candidates: sampler=predictor: uniform candidates scored per ask.
         startup_trials: random proposals before the surrogate takes over.
         objective: the metric to maximise.
     """
@@ -43,6 +46,8 @@ class BayesianOptimisation(Strategy):
         startup_trials: int = 10,
         objective: str = "val_acc",
         retries: int = 10,
+        predictor: Any = None,
+        candidates: int = 200,
     ) -> None:
         super().__init__(space, seed)
         if sampler not in SAMPLERS:
@@ -53,6 +58,14 @@ class BayesianOptimisation(Strategy):
         self.objective, self.retries = objective, retries
         self.told: list[tuple[list[int], float | None]] = []  # (encoding, value or None if failed)
         self.seen: set[str] = set()
+        self.model = None
+        if sampler == "predictor":
+            from nascli.strategies.model_based import PredictorSearch
+
+            self.model = PredictorSearch(
+                space, seed, predictor, objective, initial=max(2, startup_trials),
+                candidates="random", pool=candidates, batch=1, acquisition="ei",
+            )  # fmt: skip
 
     def _distributions(self) -> dict[str, Any]:
         return categorical_distributions(self.space)
@@ -78,6 +91,8 @@ class BayesianOptimisation(Strategy):
         return study, dists
 
     def ask(self) -> str:
+        if self.model is not None:
+            return self.model.ask()
         from optuna.trial import TrialState
 
         study, dists = self._study()
@@ -102,11 +117,16 @@ class BayesianOptimisation(Strategy):
         return arch
 
     def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
+        if self.model is not None:
+            self.model.tell(arch, metrics)
+            return
         self.seen.add(arch)
         value = None if metrics is None else float(metrics[self.objective])
         self.told.append((self.space.encode(arch), value))
 
     def state_dict(self) -> dict[str, Any]:
+        if self.model is not None:
+            return {"model": self.model.state_dict()}
         return {
             **super().state_dict(),
             "told": [[enc, value] for enc, value in self.told],
@@ -114,6 +134,9 @@ class BayesianOptimisation(Strategy):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.model is not None:
+            self.model.load_state_dict(state["model"])
+            return
         super().load_state_dict(state)
         self.told = [(list(enc), value) for enc, value in state["told"]]
         self.seen = set(state["seen"])

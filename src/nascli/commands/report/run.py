@@ -82,7 +82,9 @@ def _history(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def read_job(path: Path, budgets: list[float] | None = None) -> Row:
+def read_job(
+    path: Path, budgets: list[float] | None = None, queries: list[int] | None = None
+) -> Row:
     hydra_yaml = _load_yaml(path / ".hydra" / "hydra.yaml") or {}
     runtime = (hydra_yaml.get("hydra") or {}).get("runtime") or {}
     job = (hydra_yaml.get("hydra") or {}).get("job") or {}
@@ -127,7 +129,7 @@ def read_job(path: Path, budgets: list[float] | None = None) -> Row:
     if "ensemble" in (summary or {}):
         row.metrics["ensemble_test_acc"] = summary["ensemble"]["test_acc"]
     objective = (config.get("search") or {}).get("objective", "val_acc")
-    add_regret(row, config, budgets or [], objective)
+    add_regret(row, config, budgets or [], objective, queries or [])
     return row
 
 
@@ -154,10 +156,16 @@ def benchmark_optimum(estimator: dict[str, Any]) -> float | None:
 _OPTIMA: dict[str, float | None] = {}
 
 
-def add_regret(row: Row, config: dict[str, Any], budgets: list[float], objective: str) -> None:
+def add_regret(
+    row: Row,
+    config: dict[str, Any],
+    budgets: list[float],
+    objective: str,
+    queries: list[int] | None = None,
+) -> None:
     """For a search on a benchmark table: the test accuracy of the architecture it would have
-    chosen (best `objective` so far) after each budget of simulated seconds, and its regret to the
-    table's optimum."""
+    chosen (best `objective` so far) after each budget of simulated seconds and after each
+    number of queries (trials), and its regret to the table's optimum."""
     if not row.history:
         return
     optimum = benchmark_optimum(config.get("estimator") or {})
@@ -172,6 +180,13 @@ def add_regret(row: Row, config: dict[str, Any], budgets: list[float], objective
         test = None if best is None else best.get("test_acc")
         row.metrics[f"test_acc@{name}"] = test
         row.metrics[f"regret@{name}"] = None if test is None else optimum - test
+    for q in queries or []:
+        best = (
+            best_one(row.history[:q], objective, row.constraints) if len(row.history) >= q else None
+        )
+        test = None if best is None else best["metrics"].get("test_acc")
+        row.metrics[f"test_acc@{q}q"] = test
+        row.metrics[f"regret@{q}q"] = None if test is None else optimum - test
 
 
 def add_hypervolumes(
@@ -246,7 +261,9 @@ def find_jobs(folder: Path, depth: int = 0) -> list[Path]:
     return [job for c in children for job in find_jobs(c, depth + 1)]
 
 
-def read_rows(dirs: list[str], budgets: list[float] | None = None) -> list[Row]:
+def read_rows(
+    dirs: list[str], budgets: list[float] | None = None, queries: list[int] | None = None
+) -> list[Row]:
     rows: list[Row] = []
     for d in dirs:
         folder = Path(str(d)).expanduser()
@@ -258,7 +275,7 @@ def read_rows(dirs: list[str], budgets: list[float] | None = None) -> list[Row]:
                 f"dirs: {d} holds no run (no .hydra/ record below it); name run or sweep directories"
             )
         # Reports are not runs to report (a report may sit inside the folder it reads).
-        rows += [row for j in jobs if (row := read_job(j, budgets)).command != "report"]
+        rows += [row for j in jobs if (row := read_job(j, budgets, queries)).command != "report"]
     if not rows:
         raise NascliError(f"dirs: {', '.join(map(str, dirs))} hold only reports, no runs")
     return rows
@@ -319,6 +336,92 @@ def group(rows: list[Row], by: list[str], columns: list[str]) -> list[dict[str, 
             )
         out.append(entry)
     return out
+
+
+def _group_label(settings: dict[str, Any], by: list[str]) -> str:
+    """A group's name: its settings' values joined by '/' (what baseline= names)."""
+    return "/".join(str(settings.get(k, "")) for k in by)
+
+
+def bootstrap_ci(values: list[float], seed: int = 0, draws: int = 10_000) -> tuple[float, float]:
+    """The 95 % percentile bootstrap interval of the mean of `values`."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    if len(data) < 2:
+        return float(data.mean()), float(data.mean())
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, len(data), size=(draws, len(data)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def compare(
+    grouped: list[dict[str, Any]],
+    rows: list[Row],
+    by: list[str],
+    columns: list[str],
+    baseline: str | None,
+) -> None:
+    """Add to each group, for each per-budget column, the 95 % bootstrap interval of its mean
+    (`<col>_ci`) and, against the `baseline` group, the two-sided Mann-Whitney U p-value
+    (`<col>_p`; None for the baseline itself)."""
+    from scipy.stats import mannwhitneyu
+
+    def values(label: str, column: str) -> list[float]:
+        return [
+            float(v)
+            for r in rows
+            if r.status == "completed"
+            and _group_label(r.settings, by) == label
+            and (v := _value(r, column)) is not None
+        ]
+
+    labels = [_group_label(g, by) for g in grouped]
+    if baseline is not None and str(baseline) not in labels:
+        raise NascliError(
+            f"baseline={baseline} is not a group of these runs; choose from: {', '.join(labels)}"
+        )
+    for g, label in zip(grouped, labels, strict=True):
+        for c in columns:
+            mine = values(label, c)
+            g[f"{c}_ci"] = list(bootstrap_ci(mine)) if mine else None
+            if baseline is None:
+                continue
+            theirs = values(str(baseline), c)
+            g[f"{c}_p"] = (
+                float(mannwhitneyu(mine, theirs, alternative="two-sided").pvalue)
+                if label != str(baseline) and mine and theirs
+                else None
+            )
+
+
+def _statistics_table(grouped: list[dict[str, Any]], by: list[str], columns: list[str]) -> Table:
+    """Per group and budget: mean ± std, its 95 % bootstrap interval, p against the baseline."""
+    has_p = any(f"{c}_p" in g for g in grouped for c in columns)
+    table = Table(
+        title="the chosen architecture per budget (q: queries): mean ± std, 95 % bootstrap "
+        "interval" + (", two-sided Mann-Whitney U p against the baseline" if has_p else ""),
+        title_justify="left",
+    )
+    for name in (*by, "budget", "mean ± std", "95 % interval", *(["p"] if has_p else [])):
+        table.add_column(name, justify="left" if name in by else "right")
+    for g in grouped:
+        for c in columns:
+            if g.get(c) is None:
+                continue
+            lo, hi = g.get(f"{c}_ci") or (None, None)
+            p = g.get(f"{c}_p")
+            cells = [
+                *(str(g[k]) for k in by),
+                c.replace("_", " "),
+                f"{_fmt(g[c], c)} ± {_fmt(g[f'{c}_std'], c)}",
+                f"[{_fmt(lo, c)}, {_fmt(hi, c)}]" if lo is not None else "-",
+            ]
+            if has_p:
+                cells.append("-" if p is None else f"{p:.2g}")
+            table.add_row(*cells)
+    return table
 
 
 def write_csv(path: Path, rows: list[Row], keys: list[str]) -> None:
@@ -580,7 +683,7 @@ def write_html(
     if grouped:
         gkeys = list(grouped[0])
         parts.append("<h2>Grouped (mean ± std over completed jobs)</h2><table><tr>")
-        shown = [k for k in gkeys if not k.endswith("_std")]
+        shown = [k for k in gkeys if not k.endswith(("_std", "_ci", "_p"))]
         parts.append("".join(f"<th>{e(k)}</th>" for k in shown) + "</tr>")
         for g in grouped:
             cells = []
@@ -603,7 +706,8 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
     logging.captureWarnings(True)
     run = RunDir(HydraConfig.get().runtime.output_dir)
     budgets = [float(b) for b in cfg.get("budgets") or []]
-    rows = read_rows([str(d) for d in cfg.dirs], budgets)
+    queries = sorted({int(q) for q in cfg.get("queries") or []})
+    rows = read_rows([str(d) for d in cfg.dirs], budgets, queries)
     given = cfg.get("reference_point")
     if given is not None and (not isinstance(given, DictConfig) or len(given) == 0):
         raise NascliError(
@@ -635,7 +739,11 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
     columns += list(dict.fromkeys(regret))
     write_csv(run.path / "report.csv", rows, keys)
     grouped = group(rows, by, columns) if by else None
+    baseline = cfg.get("baseline")
+    if baseline is not None and not by:
+        raise NascliError("baseline= compares groups: add group_by=[strategy] (or another setting)")
     if grouped:
+        compare(grouped, rows, by, [c for c in columns if "@" in c], baseline)
         write_group_csv(run.path / "report_groups.csv", grouped)
     pictures: list[str] = []
     winners: list[tuple[Row, Path]] = []
@@ -681,7 +789,7 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
     if cfg.format == "json":
         print(json.dumps(result))
     else:
-        _print(rows, keys, columns, grouped, metric, run.path)
+        _print(rows, keys, columns, grouped, metric, run.path, by)
     return result
 
 
@@ -692,6 +800,7 @@ def _print(
     grouped: list[dict[str, Any]] | None,
     metric: str,
     path: Path,
+    by: list[str] | None = None,
 ) -> None:
     # Wide rows stay whole: a terminal scrolls, a file or pipe does not wrap.
     out = Console(width=None if Console().is_terminal else 240)
@@ -709,7 +818,7 @@ def _print(
             out.print(f"{r.path}: {r.error}", markup=False, highlight=False, soft_wrap=True)
     if grouped:
         gtable = Table(title="mean ± std over completed jobs", title_justify="left")
-        gkeys = [k for k in grouped[0] if not k.endswith("_std")]
+        gkeys = [k for k in grouped[0] if not k.endswith(("_std", "_ci", "_p"))]
         for k in gkeys:
             gtable.add_column(k.replace("_", " "), justify="right" if k in columns else "left")
         for g in grouped:
@@ -720,4 +829,6 @@ def _print(
                 )
             )
         out.print(gtable)
+        if any("@" in k for k in gkeys):
+            out.print(_statistics_table(grouped, by or [], [k for k in gkeys if "@" in k]))
     out.print(f"run dir: {path}", markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,84 @@
+"""nas report's statistics for comparing strategies on a benchmark: per query budget, the mean,
+a bootstrap interval and a Mann-Whitney p-value against a baseline group."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from scipy.stats import mannwhitneyu
+
+from nascli.commands.report.run import bootstrap_ci
+from tests.conftest import assert_one_line_error
+
+SEEDS = 6
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    from tests.conftest import run_nas
+
+    folder = tmp_path_factory.mktemp("stats") / "sweep"
+    out = run_nas(
+        "search", "-m", "strategy=random,evolution", f"seed={','.join(map(str, range(SEEDS)))}",
+        "space=nbgraph", "dataset=cora", "estimator=nbgraph", "search.trials=30", "logger=none",
+        f"hydra.sweep.dir={folder}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    return folder
+
+
+def _chosen_test_acc(job, queries):
+    history = [json.loads(line) for line in (job / "history.jsonl").read_text().splitlines()]
+    first = [r for r in history[:queries] if r["status"] == "ok"]
+    return max(first, key=lambda r: r["metrics"]["val_acc"])["metrics"]["test_acc"]
+
+
+def test_the_p_value_column_is_mann_whitney_against_the_baseline(nas, sweep, tmp_path):
+    out = nas(
+        "report", str(sweep), "group_by=[strategy]", "baseline=random", "queries=[10,30]",
+        "plots=false", "format=json", f"hydra.run.dir={tmp_path}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    groups = {g["strategy"]: g for g in json.loads(out.stdout)["groups"]}
+    jobs = {"random": [sweep / str(k) for k in range(SEEDS)]}
+    jobs["evolution"] = [sweep / str(k) for k in range(SEEDS, 2 * SEEDS)]
+    for q in (10, 30):
+        values = {s: [_chosen_test_acc(j, q) for j in js] for s, js in jobs.items()}
+        key = f"test_acc@{q}q"
+        for strategy in jobs:
+            assert groups[strategy][key] == pytest.approx(sum(values[strategy]) / SEEDS)
+            lo, hi = groups[strategy][f"{key}_ci"]
+            assert lo <= groups[strategy][key] <= hi
+        assert groups["random"][f"{key}_p"] is None
+        expected = mannwhitneyu(values["evolution"], values["random"], alternative="two-sided")
+        assert groups["evolution"][f"{key}_p"] == pytest.approx(expected.pvalue)
+        regret = groups["random"][f"regret@{q}q"]
+        assert regret >= 0  # against the best test score of the whole table
+
+
+def test_the_table_output_shows_the_statistics(nas, sweep, tmp_path):
+    out = nas(
+        "report", str(sweep), "group_by=[strategy]", "baseline=random", "queries=[30]",
+        "plots=false", f"hydra.run.dir={tmp_path}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "Mann-Whitney" in out.stdout and "95 % interval" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["baseline=random"], "group_by"),
+        (["group_by=[strategy]", "baseline=grid"], "baseline=grid"),
+    ],
+)
+def test_a_bad_baseline_is_one_line(nas, sweep, tmp_path, args, named):
+    assert_one_line_error(nas("report", str(sweep), *args, f"hydra.run.dir={tmp_path}"), named)
+
+
+def test_the_bootstrap_interval_narrows_with_more_data():
+    few = bootstrap_ci([0.1, 0.5, 0.9, 0.3])
+    many = bootstrap_ci([0.1, 0.5, 0.9, 0.3] * 25)
+    assert few[0] < many[0] < many[1] < few[1]
+    assert bootstrap_ci([0.4]) == (0.4, 0.4)
