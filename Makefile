@@ -88,5 +88,12 @@ compare-strategies: $(STAMP) ## sample-based strategies x 20 seeds on the shippe
 clean: ## remove outputs (keeps .venv)
 	rm -rf outputs/*/ .pytest_cache .ruff_cache
 
-.PHONY: help install search search-darts test lint format bench-overhead bench-supernet clean \
+# Every sample-based strategy x SEEDS seeds x QUERIES queries on NAS-Bench-Graph's nine tables and
+# the shipped digits table, with p-values against random search (docs/benchmarks.md).
+SEEDS ?= 50
+QUERIES ?= 100
+compare-benchmarks: $(STAMP) ## strategies on published benchmark tables: outputs/compare/comparison.md
+	$(BIN)/python scripts/compare_benchmarks.py --seeds $(SEEDS) --queries $(QUERIES) --out outputs/compare
+
+.PHONY: compare-benchmarks help install search search-darts test lint format bench-overhead bench-supernet clean \
 	repro-digits repro-strategies repro-darts-cifar10 repro-pareto compare-strategies bench-nb201-digits
