@@ -100,3 +100,85 @@ def test_a_resumed_bananas_search_equals_an_uninterrupted_one(nas, tmp_path):
         assert [json.loads(r)["metrics"] for r in got] == [
             json.loads(r)["metrics"] for r in expected
         ]
+
+
+# -- PNAS's progressive search ------------------------------------------------------------------
+def _progressive(seed=0, **kw):
+    from nascli.spaces.darts import DartsSpace
+    from nascli.strategies.progressive import ProgressiveSearch
+
+    kw.setdefault("predictor", BayesianLinear())
+    return ProgressiveSearch(DartsSpace(), seed=seed, beam=kw.pop("beam", 3), expansions=15, **kw)
+
+
+def _cell_fitness(arch: str) -> float:
+    return arch.count("sep_conv_3x3") / 8 + 0.1 * arch.count("normal_concat=[2, 3, 4, 5]")
+
+
+def test_progressive_grows_one_node_per_stage_then_mutates_full_cells():
+    from nascli.spaces.darts import DartsSpace
+
+    space, strategy = DartsSpace(), _progressive()
+    sizes = []
+    for _ in range(18):
+        arch = strategy.ask()
+        sizes.append(space.cell_size(arch))
+        strategy.tell(arch, {"val_acc": _cell_fitness(arch)})
+    assert sizes == [1] * 3 + [2] * 3 + [3] * 3 + [4] * 9
+    assert len(set(strategy.told)) == 18
+    # the full-size cells descend from the best cells: the predictor ranks by sep_conv_3x3
+    full = [a for a in strategy.told if space.cell_size(a) == 4]
+    assert max(_cell_fitness(a) for a in full) > max(
+        _cell_fitness(a) for a in strategy.told if space.cell_size(a) == 1
+    )
+
+
+def test_progressive_widens_a_stage_while_results_are_running():
+    from nascli.spaces.darts import DartsSpace
+
+    strategy = _progressive(beam=2)
+    asked = [strategy.ask() for _ in range(4)]  # four workers, a stage of two
+    assert len(set(asked)) == 4 and {DartsSpace().cell_size(a) for a in asked} == {1}
+    for arch in asked:
+        strategy.tell(arch, {"val_acc": _cell_fitness(arch)})
+    assert DartsSpace().cell_size(strategy.ask()) == 2
+
+
+def test_progressive_rebuilt_from_its_state_mid_stage_proposes_the_same():
+    original = _progressive(seed=5)
+    for _ in range(7):
+        arch = original.ask()
+        original.tell(arch, {"val_acc": _cell_fitness(arch)})
+    resumed = _progressive(seed=5)
+    resumed.load_state_dict(json.loads(json.dumps(original.state_dict())))
+    for _ in range(8):
+        a, b = original.ask(), resumed.ask()
+        assert a == b
+        original.tell(a, {"val_acc": _cell_fitness(a)})
+        resumed.tell(b, {"val_acc": _cell_fitness(b)})
+
+
+def test_progressive_refuses_a_space_without_growing_cells():
+    from nascli.strategies.progressive import ProgressiveSearch
+
+    with pytest.raises(NascliError, match="space=nb201 has no such cells: use space=darts"):
+        ProgressiveSearch(NB201Space(), predictor=BayesianLinear())
+
+
+@pytest.mark.slow
+def test_a_resumed_progressive_search_equals_an_uninterrupted_one(nas, tmp_path):
+    args = ["space=darts", "strategy=progressive", "strategy.beam=3", "strategy.expansions=10"]
+    args += ["predictor=blr", "estimator=zerocost", "logger=none"]
+    whole = tmp_path / "whole"
+    assert nas("search", *args, "search.trials=10", f"hydra.run.dir={whole}").returncode == 0
+    part = tmp_path / "part"
+    assert nas("search", *args, "search.trials=4", f"hydra.run.dir={part}").returncode == 0
+    (part / "strategy_state.json").unlink()  # replayed from the history
+    again = nas("search", f"resume={part}", "search.trials=10")
+    assert again.returncode == 0, again.stderr
+    runs = [
+        [json.loads(r) for r in (d / "history.jsonl").read_text().splitlines()]
+        for d in (whole, part)
+    ]
+    assert [r["arch"] for r in runs[0]] == [r["arch"] for r in runs[1]]
+    assert [r["metrics"]["score"] for r in runs[0]] == [r["metrics"]["score"] for r in runs[1]]

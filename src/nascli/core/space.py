@@ -66,6 +66,23 @@ class Space(ABC):
         """The op names of the normal cell of `arch` (what collapse diagnostics count)."""
         return []
 
+    # -- cells that grow a node at a time (strategy=progressive; spaces that have them override) --
+    #: whether `smallest`, `grow` and `cell_size` work
+    grows_cells: bool = False
+    max_cell_size: int = 0
+
+    def smallest(self, rng: random.Random) -> str:
+        """A random architecture whose cells have one node."""
+        raise NascliError(f"space={self.name} has no cells that grow")
+
+    def grow(self, arch: str, rng: random.Random) -> str:
+        """`arch` with one more node, chosen at random, in its cells."""
+        raise NascliError(f"space={self.name} has no cells that grow")
+
+    def cell_size(self, arch: str) -> int:
+        """How many nodes the cells of `arch` have."""
+        raise NascliError(f"space={self.name} has no cells that grow")
+
     # -- generic operations over the index tuple ----------------------------------------------
     @property
     def size(self) -> int:

@@ -176,6 +176,52 @@ class DartsSpace(Space):
             out.append({"title": title, "nodes": names, "edges": drawn, "kinds": kinds})
         return out
 
+    # -- cells that grow one node at a time (strategy=progressive) ------------------------------
+    def cell_size(self, arch: str) -> int:
+        """The intermediate nodes of `arch`'s normal cell (4 in the searchable space)."""
+        return len(resolve(arch).cell(False)[0]) // 2
+
+    grows_cells = True
+    max_cell_size = STEPS
+
+    def _node(self, k: int, rng) -> list[tuple[str, int]]:
+        """Node k's two edges, sorted so that one node has one text."""
+        return sorted((rng.choice(CHOICE_OPS), rng.randrange(2 + k)) for _ in range(2))
+
+    def smallest(self, rng) -> str:
+        """Normal and reduction cells of one node each."""
+        return format_genotype(Genotype(self._node(0, rng), [2], self._node(0, rng), [2]))
+
+    def grow(self, arch: str, rng) -> str:
+        """`arch` with one more node in both cells (every node concatenated, as DARTS does)."""
+        g = resolve(arch)
+        normal, reduce = list(g.cell(False)[0]), list(g.cell(True)[0])
+        k = len(normal) // 2
+        if k >= STEPS or len(reduce) // 2 != k:
+            raise ArchError(f"darts arch: cannot grow a cell of {k} nodes (at most {STEPS})")
+        normal += self._node(k, rng)
+        reduce += self._node(k, rng)
+        concat = list(range(2, k + 3))
+        return format_genotype(Genotype(normal, concat, reduce, concat))
+
+    encodings = ("onehot",)
+
+    def features(self, arch: str, encoding: str = "onehot") -> list[float]:
+        """One-hot per edge (input, op) of nodes 0..3 of both cells; the nodes a smaller cell
+        lacks are zeros, so that cells of every size share one encoding."""
+        if encoding != "onehot":
+            return super().features(arch, encoding)
+        g = resolve(arch)
+        out: list[float] = []
+        for reduction in (False, True):
+            edges = g.cell(reduction)[0]
+            for k in range(STEPS):
+                for e in (2 * k, 2 * k + 1):
+                    op, src = edges[e] if e < len(edges) else (None, None)
+                    out += [1.0 if src == i else 0.0 for i in range(2 + k)]
+                    out += [1.0 if op == o else 0.0 for o in CHOICE_OPS]
+        return out
+
     def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
         from nascli.spaces.darts.net import build_network
 
