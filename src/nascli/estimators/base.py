@@ -64,6 +64,10 @@ class Estimator(ABC):
         """Why `arch` cannot be estimated (it is then never proposed), or None."""
         return None
 
+    def heard(self, record: dict[str, Any]) -> None:
+        """A finished trial's record (every one, in order, also those a resume reads back)."""
+        return None
+
     def next_promotion(self, history: list[dict[str, Any]], objective: str) -> Promotion | None:
         """A multi-fidelity estimator's next promotion; None: the strategy proposes."""
         return None

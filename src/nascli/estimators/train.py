@@ -46,6 +46,31 @@ def make_trainer(
     return pl.Trainer(**kwargs)
 
 
+class CurveStop(pl.Callback):
+    """Validate after each of the first `epochs` epochs; after the last of them, extrapolate the
+    curve to `target` epochs and stop the training if that stays below `threshold`."""
+
+    def __init__(self, epochs: int, target: int, threshold: float | None, val_loader: Any) -> None:
+        self.epochs, self.target, self.threshold = epochs, target, threshold
+        self.val_loader = val_loader
+        self.curve: list[float] = []
+        self.predicted: float | None = None
+        self.stopped = False
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        from nascli.lit.evaluation import accuracy
+        from nascli.predictors.curves import extrapolate
+
+        if len(self.curve) >= self.epochs:
+            return
+        with torch.no_grad():
+            self.curve.append(accuracy(module.net, self.val_loader))
+        if len(self.curve) == self.epochs:
+            self.predicted = extrapolate(self.curve, self.target)
+            if self.threshold is not None and self.predicted < self.threshold:
+                self.stopped = trainer.should_stop = True
+
+
 class TrainEstimator(Estimator):
     """Train for `epochs` with `optimizer`/`scheduler` (partials), then report val accuracy.
 
@@ -64,12 +89,36 @@ class TrainEstimator(Estimator):
         trainer: dict[str, Any] | None = None,
         prefilter: int | None = None,
         prefilter_proxy: str = "synflow",
+        lce: dict[str, Any] | None = None,
     ) -> None:
+        from nascli.core.errors import NascliError
+
         self.epochs, self.batch_size = epochs, batch_size
+        # Learning-curve extrapolation: {epochs: k, margin: m}, or None.
+        self.lce = dict(lce) if lce else None
+        if self.lce is not None:
+            k = self.lce.get("epochs")
+            if not isinstance(k, int) or isinstance(k, bool) or k < 2:
+                raise NascliError(
+                    f"estimator.lce.epochs={k!r} must be an integer of 2 or more, e.g. "
+                    "estimator.lce={epochs:2}"
+                )
+            self.lce.setdefault("margin", 0.0)
+        self.best_final: float | None = None  # the best fully trained val_acc heard of
         # Read by the search loop, which owns proposals (see nascli.commands.search.prepare).
         self.prefilter, self.prefilter_proxy = prefilter, prefilter_proxy
         self.optimizer, self.scheduler = optimizer, scheduler
         self.trainer = dict(trainer or {"accelerator": "cpu", "devices": 1})
+
+    @property
+    def parallel(self) -> bool:
+        """Early stopping compares with the best result so far, which workers do not hear."""
+        return super().parallel and self.lce is None
+
+    def heard(self, record: dict[str, Any]) -> None:
+        m = record.get("metrics") or {}
+        if record.get("status") == "ok" and not m.get("stopped_early") and "val_acc" in m:
+            self.best_final = max(self.best_final or 0.0, float(m["val_acc"]))
 
     def estimate(self, arch, net, data, seed, *, space, logger=None, rung=0) -> dict[str, Any]:
         return self.evaluate(
@@ -94,14 +143,34 @@ class TrainEstimator(Estimator):
         model = Classifier(
             net, self.optimizer, scheduler, channels_last=bool(self.trainer.get("channels_last"))
         )
-        trainer = make_trainer(self.trainer, epochs, logger=logger)
+        stop = None
+        if self.lce is not None and epochs > self.lce["epochs"]:
+            threshold = None if self.best_final is None else self.best_final - self.lce["margin"]
+            stop = CurveStop(self.lce["epochs"], epochs, threshold, data.val_dataloader())
+        trainer = make_trainer(
+            self.trainer, epochs, logger=logger, **({"callbacks": [stop]} if stop else {})
+        )
         trainer.fit(model, train_dataloaders=data.train_dataloader(seed_offset=seed))
+        m = model.epoch_metrics
+        if stop is not None and stop.stopped:
+            # The extrapolated accuracy stands for the training that was not finished.
+            return {
+                "val_acc": stop.predicted,
+                "val_acc_observed": stop.curve[-1],
+                "train_acc": m["train/acc"],
+                "train_loss": m["train/loss"],
+                "epochs": len(stop.curve),
+                "stopped_early": True,
+            }
         trainer.validate(model, dataloaders=data.val_dataloader(), verbose=False)
         m = model.epoch_metrics
-        return {
+        out = {
             "val_acc": m["val/acc"],
             "val_loss": m["val/loss"],
             "train_acc": m["train/acc"],
             "train_loss": m["train/loss"],
             "epochs": epochs,
         }
+        if stop is not None:
+            out["val_acc_extrapolated"] = stop.predicted
+        return out

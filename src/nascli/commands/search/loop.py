@@ -68,6 +68,7 @@ class Recorder:
         s = self.search
         s.history.append(record)
         s.run.append_history(record)
+        s.estimator.heard(record)
         answer = record["metrics"] if record["status"] == "ok" else None
         if tell:  # the strategy hears of each architecture once, at its first rung
             s.strategy.tell(record["arch"], answer)

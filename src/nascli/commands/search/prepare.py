@@ -147,6 +147,8 @@ def build_search(
         max_rejections=min(10**6, max(1000, int(50 / estimator.coverage))),
         answers_repeats=estimator.deterministic,
     )
+    for record in history:  # a resumed search: what the estimator heard before
+        estimator.heard(record)
     make_pool, workers, pooled = executor(cfg, estimator, strategy)
     estimator.prepare(space, data, cfg.seed, run.path)
     next_arch = make_next_arch(cfg, proposer, space, data, estimator)
@@ -211,8 +213,8 @@ def executor(cfg: DictConfig, estimator: Estimator, strategy: Any) -> tuple[Any,
     pool_name = f"search.workers={workers}" if workers > 1 else "executor=ray"
     if pooled and not estimator.parallel:
         raise NascliError(
-            f"{pool_name} does not combine with estimator=hyperband or "
-            "estimator=supernet yet; set search.workers=1 (and executor=local)"
+            f"{pool_name} does not combine with estimator=hyperband, estimator=supernet or "
+            "estimator.lce yet; set search.workers=1 (and executor=local)"
         )
     if pooled and not strategy.asynchronous:
         raise NascliError(
