@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 NAS = str(Path(sys.executable).parent / "nas")
+# One torch thread per sweep: the controllers are tiny, and spare threads thrash a shared machine.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 STRATEGIES = ("random", "evolution", "local", "bo", "bananas", "reinforce", "qlearning")
 GRAPHS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins")
 TABLES = {
@@ -36,7 +39,7 @@ def run_table(name: str, args: argparse.Namespace) -> dict:
         f"seed=range(0,{args.seeds})", *TABLES[name], f"search.trials={args.queries}",
         "logger=none", "format=json", f"hydra.sweep.dir={folder / 'sweep'}",
     ]  # fmt: skip
-    done = subprocess.run(sweep, capture_output=True, text=True)
+    done = subprocess.run(sweep, capture_output=True, text=True, env=ENV)
     if done.returncode != 0:
         raise SystemExit(f"{name}: the sweep failed: {done.stderr.strip().splitlines()[-1:]}")
     queries = sorted({q for q in (20, 50, args.queries) if q <= args.queries})
@@ -45,7 +48,7 @@ def run_table(name: str, args: argparse.Namespace) -> dict:
         f"queries=[{','.join(map(str, queries))}]", "plots=false", "format=json",
         f"hydra.run.dir={folder / 'report'}",
     ]  # fmt: skip
-    done = subprocess.run(report, capture_output=True, text=True)
+    done = subprocess.run(report, capture_output=True, text=True, env=ENV)
     if done.returncode != 0:
         raise SystemExit(f"{name}: the report failed: {done.stderr.strip().splitlines()[-1:]}")
     groups = json.loads(done.stdout)["groups"]

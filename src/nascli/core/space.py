@@ -24,6 +24,9 @@ class Space(ABC):
     #: whether `build` makes a network (a space searched only on a benchmark's tables: False;
     #: then nothing is built, and constraints apply to the metrics the table records).
     builds_networks: bool = True
+    #: whether building it runs Python code named by its config (a custom space's builder file):
+    #: such a space is rebuilt from a bundle only when the caller says it trusts the author.
+    runs_code: bool = False
 
     # -- what a subclass defines ---------------------------------------------------------------
     @property

@@ -25,12 +25,12 @@ MODEL, ARCH, ONNX, CARD = "model.pt", "arch.json", "model.onnx", "MODEL_CARD.md"
 log = logging.getLogger("nascli.results.export")
 
 
-def _build_space(spec: dict[str, Any]) -> Any:
+def _build_space(spec: dict[str, Any], trust_builder: bool = False, where: str = "") -> Any:
     """The space object from arch.json's `space_config` (a `_target_` and its keyword arguments).
 
     Only a nascli space class is built, judged by what the target resolves to (a function that
-    loads or executes is refused however it is spelt). A custom space's builder is still the
-    named file's code: load such bundles only from people you trust.
+    loads or executes is refused however it is spelt). A space that runs code to build (a custom
+    space's builder file) is refused unless `trust_builder`: the file is its author's code.
     """
     from nascli.core.space import Space
     from nascli.core.targets import check_target
@@ -43,11 +43,20 @@ def _build_space(spec: dict[str, Any]) -> Any:
     cls = check_target(target, "arch.json space_config")
     if not issubclass(cls, Space):
         raise NascliError(f"arch.json names space {target!r}, which is no Space; {hint}")
+    if cls.runs_code and not trust_builder:
+        raise NascliError(
+            f"{where}arch.json rebuilds a custom space by running {spec.get('builder')!r}, Python "
+            "code from whoever made the bundle; if you trust it, say so: nascli.load(path, "
+            "trust_builder=True) or nas evaluate trust_builder=true"
+        )
     return cls(**spec)
 
 
-def load(path: str | Path, map_location: str = "cpu") -> Any:
+def load(path: str | Path, map_location: str = "cpu", trust_builder: bool = False) -> Any:
     """The trained network of a `nas train` run directory, in eval mode, as a plain nn.Module.
+
+    A bundle of a custom space runs its builder file to rebuild the network: only with
+    `trust_builder=True`.
 
     Inputs are images of `net.input_shape` (C, H, W), scaled to [0, 1] and normalised with
     `net.normalize["mean"]` and `net.normalize["std"]` per channel, as in training.
@@ -62,7 +71,7 @@ def load(path: str | Path, map_location: str = "cpu") -> Any:
                 f"{folder} has no {f.name}; give the run directory of a finished `nas train`"
             )
     meta = json.loads(arch_file.read_text(encoding="utf-8"))
-    space = _build_space(meta["space_config"])
+    space = _build_space(meta["space_config"], trust_builder, f"{folder}: ")
     net = space.build(meta["arch"], meta["input_shape"], meta["num_classes"])
     state = torch.load(model_file, map_location=map_location, weights_only=True)
     net.load_state_dict(state)

@@ -18,6 +18,9 @@ from nascli.core.records import HISTORY
 __all__ = ["RunDir", "write_json_atomic", "write_text_atomic"]
 
 LOCK = "run.lock"
+# The best architecture's cells as graphs (nascli.ui.draw's format), written where the space is
+# at hand, so that `nas report` draws them without rebuilding any space from a run's config.
+CELLS = "cells.json"
 BEST, SUMMARY, CONFIG, STRATEGY_STATE = (
     "best.json",
     "summary.json",
@@ -100,6 +103,45 @@ class RunDir:
     def write_text(self, name: str, text: str) -> None:
         if self.writes:
             write_text_atomic(self.path / name, text)
+
+    def write_cells(self, space: Any, arch: str) -> None:
+        """cells.json: the pictures' graphs of `arch` (nothing for a space without pictures)."""
+        graphs = space.graphs(arch)
+        if graphs:
+            self.write_json(CELLS, {"arch": arch, "graphs": graphs})
+
+
+def read_cells(folder: Path) -> tuple[str, list[dict[str, Any]]] | None:
+    """(arch, graphs) from a run's cells.json when it has the expected shape (strings in lists
+    and maps only), else None: a file someone else wrote is data, and odd data is not drawn."""
+    try:
+        data = json.loads((Path(folder) / CELLS).read_text(encoding="utf-8"))
+        arch, graphs = data["arch"], data["graphs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+    def strings(values: Any) -> bool:
+        return isinstance(values, list) and all(isinstance(v, str) for v in values)
+
+    ok = (
+        isinstance(arch, str)
+        and isinstance(graphs, list)
+        and all(
+            isinstance(g, dict)
+            and isinstance(g.get("title"), str)
+            and strings(g.get("nodes"))
+            and isinstance(g.get("edges"), list)
+            and all(
+                strings(e) and len(e) == 3 and {e[0], e[1]} <= set(g["nodes"]) for e in g["edges"]
+            )
+            and isinstance(g.get("kinds", {}), dict)
+            and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in g.get("kinds", {}).items()
+            )
+            for g in graphs
+        )
+    )
+    return (arch, graphs) if ok and graphs else None
 
 
 def _lock_holder(path: Path) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.split not in ("test", "val"):
         raise NascliError(f"split={cfg.split} is not test or val (e.g. split=test)")
     source = Path(str(cfg.run)).expanduser()
-    net = load(source)
+    net = load(source, trust_builder=bool(cfg.get("trust_builder")))
     # The splits and statistics of the training run: its seed, and the normalisation it trained with.
     seed = 0
     if (source / CONFIG).is_file():

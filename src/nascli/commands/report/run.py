@@ -27,7 +27,7 @@ from rich.table import Table
 from nascli.core.errors import NascliError
 from nascli.core.records import best_one
 from nascli.core.targets import check_target
-from nascli.results.run_dir import BEST, CONFIG, HISTORY, SUMMARY, RunDir
+from nascli.results.run_dir import BEST, CONFIG, HISTORY, SUMMARY, RunDir, read_cells
 
 # Config groups whose choice is a setting of the job (what a sweep varies).
 GROUPS = ("space", "strategy", "estimator", "dataset", "hardware", "trainer", "recipe")
@@ -628,12 +628,12 @@ def plot_accuracy_vs_cost(path: Path, rows: list[Row], by: list[str], objective:
 
 
 def draw_winners(folder: Path, rows: list[Row], metric: str, k: int) -> list[tuple[Row, Path]]:
-    """The cells of the k best rows' architectures (spaces that have a cell picture)."""
-    from nascli.core.config import instantiate
+    """The cells of the k best rows' architectures, drawn from the graphs each run wrote
+    (cells.json): no space is rebuilt from a run's config, so no code of a run is run."""
     from nascli.ui.draw import draw_graphs
 
     ranked = sorted(
-        (r for r in rows if r.arch and r.metrics.get(metric) is not None and r.space_config),
+        (r for r in rows if r.arch and r.metrics.get(metric) is not None),
         key=lambda r: -float(r.metrics[metric]),
     )
     out, seen = [], set()
@@ -643,14 +643,12 @@ def draw_winners(folder: Path, rows: list[Row], metric: str, k: int) -> list[tup
         if r.arch in seen:
             continue
         seen.add(r.arch)
-        try:
-            space = instantiate(OmegaConf.create(r.space_config), "space")
-            graphs = space.graphs(r.arch)
-        except Exception:  # a space that cannot be rebuilt here (a custom builder elsewhere)
+        cells = read_cells(r.path)
+        if cells is None or cells[0] != r.arch:
+            log.info("%s: no cells.json for %s, so its cell is not drawn", r.path, r.arch)
             continue
-        if graphs:
-            folder.mkdir(exist_ok=True)
-            out.append((r, draw_graphs(graphs, folder / f"cell_{len(out)}")[0]))
+        folder.mkdir(exist_ok=True)
+        out.append((r, draw_graphs(cells[1], folder / f"cell_{len(out)}")[0]))
     return out
 
 

@@ -42,8 +42,10 @@ def finish(
     rejected,
     best: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    space: Any = None,
 ) -> dict[str, Any]:
-    """Write best.json (the best trial, or `best` as given by a one-shot search) and summary.json."""
+    """Write best.json (the best trial, or `best` as given by a one-shot search), the best
+    architecture's cells.json (with `space`) and summary.json."""
     objective = cfg.search.get("objective", "val_acc")
     if best is None and (trial := best_one(history, objective, constraints_of(cfg))):
         best = best_json(space_name, trial)
@@ -53,6 +55,8 @@ def finish(
         extra = {**(extra or {}), "pareto": pareto}
     if best is not None:
         run.write_json(BEST, best)
+        if space is not None:
+            run.write_cells(space, best["arch"])
     summary = {
         "command": "search",
         "status": status,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -142,6 +143,12 @@ def _checkpoint_epochs(path: Path) -> int:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         return int(state["epoch"]) + 1
+    except pickle.UnpicklingError:
+        raise NascliError(
+            f"resume: {path} holds objects other than tensors, containers and numbers, which "
+            "nascli never unpickles; it is not the checkpoint this run wrote (delete it to "
+            "restart the supernet from epoch 0)"
+        ) from None
     except Exception as exc:
         raise NascliError(
             f"resume: cannot read {path} ({type(exc).__name__}: {exc}); delete it to restart the supernet from epoch 0"
@@ -246,11 +253,17 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
     stop: dict[str, Any] = {"signal": None}
     try:
         with stop_on_signals() as stop:
-            if done < strategy.epochs:
-                trainer.fit(module, loader, ckpt_path=ckpt if done else None, weights_only=True)
-            elif done:  # training had finished: restore the supernet for SPOS's search
-                state = torch.load(ckpt, map_location="cpu", weights_only=True)
-                module.load_state_dict(state["state_dict"])
+            try:
+                if done < strategy.epochs:
+                    trainer.fit(module, loader, ckpt_path=ckpt if done else None, weights_only=True)
+                elif done:  # training had finished: restore the supernet for SPOS's search
+                    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+                    module.load_state_dict(state["state_dict"])
+            except pickle.UnpicklingError:
+                raise NascliError(
+                    f"resume: {ckpt} holds objects other than tensors, containers and numbers, "
+                    "which nascli never unpickles; it is not the checkpoint this run wrote"
+                ) from None
             if stop["signal"] is not None:
                 raise StopRequested()
             stop_reason = recorder.stop_reason or "epochs"
@@ -281,6 +294,7 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
                 0,
                 best=best,
                 extra=extra,
+                space=space,
             )  # fmt: skip
             if run.writes
             else {}

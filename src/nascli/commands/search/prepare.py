@@ -118,6 +118,10 @@ def build_search(
     strategy = instantiate(cfg.strategy, "strategy", space=space, seed=cfg.seed)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     estimator = instantiate(cfg.estimator, "estimator", trainer=trainer_cfg)
+    if estimator.provides_cost:
+        # Nothing is trained here: torch runs only a strategy's controller, which a second
+        # thread does not speed up and, on a busy machine, slows many times over.
+        torch.set_num_threads(1)
     hardware = instantiate(cfg.hardware, "hardware")
     log.info(
         "run dir %s; data %s; input %s, %d classes",

@@ -90,4 +90,5 @@ def _finish(search: Search, status: str, stop_reason: str, error: str | None) ->
         time.perf_counter() - search.started,
         search.proposer.rejected,
         extra=extra or None,
+        space=search.space,
     )

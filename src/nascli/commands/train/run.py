@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,11 @@ def train_one(
             ckpt_path=ckpt_path,
             weights_only=True,  # a checkpoint cannot run code when it is read
         )
+    except pickle.UnpicklingError:
+        raise NascliError(
+            f"resume: {ckpt_path} holds objects other than tensors, containers and numbers, which "
+            "nascli never unpickles; delete it to train again from the start"
+        ) from None
     finally:
         if progress is not None:
             progress.stop()
@@ -382,6 +388,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         run.write_json(BEST, summary["best"])
     else:
         summary["onnx"] = members[0]["onnx"]
+    run.write_cells(space, best["arch"])
     run.write_json(SUMMARY, summary)
     _print(cfg, summary, members)
     return summary

@@ -129,6 +129,7 @@ class CustomSpace(Space):
     to discover the choices (any shape the builder accepts)."""
 
     name = "custom"
+    runs_code = True
 
     def __init__(
         self,
