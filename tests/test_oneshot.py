@@ -317,6 +317,20 @@ def test_one_shot_resume_continues_from_the_last_epoch_checkpoint(nas, tmp_path)
     assert [r["trial"] for r in _lines(run / "history.jsonl")] == [0, 1, 2]
 
 
+def test_a_resumed_one_shot_search_keeps_the_learning_rate_schedule(nas, tmp_path):
+    """The checkpoint is written after the epoch's schedule step: a resumed DARTS search trains
+    its next epoch at the next rate, as an uninterrupted one does (it once repeated a rate)."""
+    base = ["strategy=darts", "strategy.epochs=3", "strategy.warmup_epochs=0", *SMALL_DARTS, *FAST]
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert nas("search", *base, f"hydra.run.dir={whole}").returncode == 0
+    first = nas("search", *base, "search.seconds=0.001", f"hydra.run.dir={part}")
+    assert first.returncode == 0, first.stderr
+    assert nas("search", f"resume={part}", "search.seconds=null").returncode == 0
+    rates = [[e["lr"] for e in _lines(d / "epochs.jsonl")] for d in (whole, part)]
+    assert len(rates[0]) == 3 and rates[0][0] > rates[0][1] > rates[0][2]
+    assert rates[1] == pytest.approx(rates[0], rel=1e-12)
+
+
 def test_strategy_brings_its_space_but_a_named_space_wins(nas):
     darts = nas("search", "strategy=darts", "--cfg", "job")
     assert "nascli.spaces.darts.DartsSpace" in darts.stdout

@@ -49,6 +49,7 @@ class OneShotModule(pl.LightningModule):
         self._sums: dict[str, list[float]] = {}
         self.channels_last = False
         self.rank_checks = 0  # data-parallel: architecture steps after which all ranks agreed
+        self._schedule_stepped: int | None = None  # the epoch whose end stepped the schedule
 
     def use_channels_last(self) -> None:
         """Keep the supernet and its inputs in the NHWC memory layout (faster convolutions on
@@ -102,6 +103,16 @@ class OneShotModule(pl.LightningModule):
         self._sums = {}
 
     def on_train_epoch_end(self) -> None:
+        self.step_schedule()
+
+    def step_schedule(self) -> None:
+        """Step the weights' learning-rate schedule once per epoch, at its end. The search's
+        recorder calls it before writing the epoch's checkpoint, so that a resumed search starts
+        the next epoch at the next rate; the module's own hook then finds it done."""
+        epoch = self.trainer.current_epoch
+        if self._schedule_stepped == epoch:
+            return
+        self._schedule_stepped = epoch
         scheduler = self.lr_schedulers()
         if scheduler is not None:
             scheduler.step()

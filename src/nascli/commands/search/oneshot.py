@@ -114,6 +114,7 @@ class EpochRecorder(pl.Callback):
         if trainer.world_size > 1:  # every rank stops together (rank 0's clock decides)
             stop = trainer.strategy.broadcast((trainer.should_stop, self.stop_reason), src=0)
             trainer.should_stop, self.stop_reason = stop
+        module.step_schedule()  # the checkpoint holds the next epoch's learning rate
         # Last, so that a checkpoint never runs ahead of the records (resume trims records after it).
         # Every rank calls save_checkpoint (it synchronises them); Lightning writes on rank 0.
         path = self.run.path / CHECKPOINT
