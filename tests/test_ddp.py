@@ -63,6 +63,7 @@ def test_a_ddp_search_keeps_the_architecture_identical_on_two_ranks(nas, tmp_pat
         "epochs.jsonl",
         "history.jsonl",
         "best.json",
+        "cells.json",
         "summary.json",
         "checkpoints",
     }

@@ -251,6 +251,27 @@ def test_a_failed_job_does_not_stop_the_other_jobs_of_a_multirun(nas, tmp_path):
 
 
 @pytest.mark.slow
+def test_ctrl_c_while_the_pieces_load_leaves_a_resumable_run(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [NAS, "search", *ARGS, "search.trials=2", "estimator.epochs=1", "hydra.run.dir=run"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (run / "config.yaml").exists():
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGINT)  # torch and the data are still loading
+    assert proc.wait(timeout=60) == 130, proc.stderr.read()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["trials"] in (0, 1)
+    again = subprocess.run([NAS, "search", f"resume={run}"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((run / "summary.json").read_text())["trials"] == 2
+
+
 def test_ctrl_c_stops_a_search_promptly_and_marks_it_interrupted(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(

@@ -41,7 +41,14 @@ def _search(cfg: DictConfig, run) -> dict[str, Any]:
         from nascli.commands.search.oneshot import run_oneshot
 
         return run_oneshot(cfg, run, space_name)
-    search = build_search(cfg, run, history, space_name)
+    try:
+        search = build_search(cfg, run, history, space_name)
+    except KeyboardInterrupt:  # Ctrl-C while the pieces load: nothing ran, the run is resumable
+        finish(cfg, run, space_name, history, "interrupted", "interrupted", None, 0.0, 0)
+        log.warning(
+            "interrupted before the first trial; resume with: nas search resume=%s", run.path
+        )
+        raise StopRequested() from None
     status, stop_reason, error = "completed", "trials", None
     stop: dict[str, Any] = {"signal": None}
     try:
