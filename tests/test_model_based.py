@@ -182,3 +182,14 @@ def test_a_resumed_progressive_search_equals_an_uninterrupted_one(nas, tmp_path)
     ]
     assert [r["arch"] for r in runs[0]] == [r["arch"] for r in runs[1]]
     assert [r["metrics"]["score"] for r in runs[0]] == [r["metrics"]["score"] for r in runs[1]]
+
+
+@pytest.mark.slow
+def test_bananas_runs_on_two_workers_without_proposing_a_running_architecture(nas, tmp_path):
+    args = ["space=nbgraph", "dataset=cora", "estimator=nbgraph", "strategy=bananas"]
+    args += ["strategy.initial=4", "strategy.batch=3", "predictor.members=2", "logger=none"]
+    out = nas("search", *args, "search.trials=16", "search.workers=2", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    history = [json.loads(r) for r in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert len(history) == 16 and len({r["arch"] for r in history}) == 16
+    assert all(r["status"] == "ok" for r in history)
