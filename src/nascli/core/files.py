@@ -33,5 +33,8 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+def write_json_atomic(path: Path, obj: Any, compact: bool = False) -> None:
+    """`obj` as JSON, indented for people, or `compact` for state that only nascli reads (large
+    states, such as a controller's weights, then take json's C encoder: many times faster)."""
+    text = json.dumps(obj, separators=(",", ":")) if compact else json.dumps(obj, indent=2)
+    write_text_atomic(path, text + "\n")

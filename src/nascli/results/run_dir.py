@@ -96,9 +96,9 @@ class RunDir:
             path.unlink(missing_ok=True)
             os.close(fd)  # closing releases the lock
 
-    def write_json(self, name: str, obj: Any) -> None:
+    def write_json(self, name: str, obj: Any, compact: bool = False) -> None:
         if self.writes:
-            write_json_atomic(self.path / name, obj)
+            write_json_atomic(self.path / name, obj, compact=compact)
 
     def write_text(self, name: str, text: str) -> None:
         if self.writes:

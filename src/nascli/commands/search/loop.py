@@ -80,6 +80,7 @@ class Recorder:
                 "state": s.strategy.state_dict(),
                 "repeats": s.proposer.repeats,
             },
+            compact=True,
         )
         self.progress.update(self.task, advance=1, best=self._best())
         failures = sum(r["status"] == "failed" for r in s.history)
