@@ -33,6 +33,9 @@ TABLES = {
 def run_table(name: str, args: argparse.Namespace) -> dict:
     """Sweep one table and report it; the report's groups and the seconds it took."""
     folder = Path(args.out) / name
+    done_before = folder / "result.json"
+    if args.reuse and done_before.is_file():  # swept and reported by an earlier call
+        return json.loads(done_before.read_text())
     start = time.perf_counter()
     sweep = [
         NAS, "search", "-m", f"strategy={','.join(args.strategies)}",
@@ -54,7 +57,9 @@ def run_table(name: str, args: argparse.Namespace) -> dict:
     groups = json.loads(done.stdout)["groups"]
     seconds = round(time.perf_counter() - start, 1)
     print(f"{name}: {len(groups)} strategies x {args.seeds} seeds in {seconds} s", flush=True)
-    return {"table": name, "seconds": seconds, "groups": groups}
+    result = {"table": name, "seconds": seconds, "groups": groups}
+    done_before.write_text(json.dumps(result) + "\n")
+    return result
 
 
 def markdown(results: list[dict], queries: int, seeds: int) -> str:
@@ -96,6 +101,9 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
     parser.add_argument("--jobs", type=int, default=1, help="tables swept at once")
     parser.add_argument("--out", default="outputs/compare")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the tables an earlier call under --out finished"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
