@@ -128,3 +128,31 @@ def test_targets_outside_the_allow_list_are_refused():
 def test_validation_names_the_key(override, key):
     with pytest.raises(NascliError, match=key.replace(".", r"\.")):
         validate(_compose(override))
+
+
+@pytest.mark.parametrize(
+    "rule, good, bad",
+    [
+        ("int >= 1", [1, 7], [0, 2.5, True, "3"]),
+        ("int > 0 or null", [None, 3], [0, -1]),
+        ("number in (0, 1)", [0.5, 0.01], [0, 1, 1.5]),
+        ("number in [0, 1)", [0, 0.99], [1, -0.1]),
+        ("str in train, train+val e.g. train", ["train", "train+val"], ["all", 3]),
+    ],
+)
+def test_a_groups_rules_are_one_line_each(rule, good, bad):
+    from nascli.core.config import _check, parse_rule
+
+    parsed = parse_rule(rule)
+    for value in good:
+        _check("k", value, parsed)
+    for value in bad:
+        with pytest.raises(NascliError, match=r"^k="):
+            _check("k", value, parsed)
+
+
+def test_validation_drops_the_rules_so_nothing_downstream_sees_them():
+    cfg = _compose("strategy=darts")
+    assert "_checks_" in cfg.search and "_checks_" in cfg.strategy
+    validate(cfg)
+    assert "_checks_" not in OmegaConf.to_yaml(cfg)

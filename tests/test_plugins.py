@@ -105,7 +105,9 @@ PLUGINS = {
                 return {"val_acc": 1.0 / (1.0 + params / self.scale), "epochs": 0}
     ''',
     "conf/space/toy.yaml": "_target_: toy_space.ChainSpace\ndepth: 3\nchannels: 8\n",
-    "conf/strategy/toy.yaml": "_target_: toy_strategy.Sweep\nstride: 3\n",
+    "conf/strategy/toy.yaml": (
+        "_target_: toy_strategy.Sweep\nstride: 3\n_checks_:\n  stride: int >= 1 e.g. 3\n"
+    ),
     "conf/estimator/toy.yaml": "_target_: toy_estimator.SmallIsGood\nscale: 1.0e+5\nbatch_size: 64\n",
     "conf/strategy/toy_oneshot.yaml": """
         _target_: toy_oneshot.NoSkipDarts
@@ -168,3 +170,14 @@ def test_a_toy_oneshot_strategy_searches(plugins, tmp_path):
     )  # fmt: skip
     assert summary["strategy"] == "noskipdarts" and len(history) == 2
     assert "skip_connect" not in summary["best"]["arch"]
+
+
+def test_a_plugins_own_checks_refuse_a_bad_value_before_anything_loads(plugins, tmp_path):
+    from tests.conftest import assert_one_line_error
+
+    out = run_nas(
+        "search", f"hydra.searchpath=[file://{plugins / 'conf'}]", "space=toy", "strategy=toy",
+        "strategy.stride=0", cwd=tmp_path, env={"PYTHONPATH": str(plugins)},
+    )  # fmt: skip
+    assert_one_line_error(out, "strategy.stride=0 is out of range")
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("history.jsonl"))

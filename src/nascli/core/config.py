@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nascli.core.errors import NascliError
 from nascli.core.targets import check_targets
@@ -55,6 +56,7 @@ def instantiate(node: DictConfig, where: str, **kwargs: Any) -> Any:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate as hydra_instantiate
 
+    node = strip_checks(node)
     check_targets(node, where)
     for key, value in kwargs.items():  # Hydra instantiates these too (the trainer dict, say)
         check_targets(value, f"{where}({key}=)")
@@ -67,6 +69,9 @@ def instantiate(node: DictConfig, where: str, **kwargs: Any) -> Any:
         raise
 
 
+CHECKS = "_checks_"
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
@@ -75,171 +80,122 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
-# key -> (type check, range check, what it must be, an example fix)
-Rule = tuple[Callable[[Any], bool], Callable[[Any], bool], str, str]
-RULES: dict[str, Rule] = {
-    "seed": (_is_int, lambda v: v >= 0, "a non-negative integer", "seed=0"),
-    "search.trials": (_is_int, lambda v: v > 0, "a positive integer", "search.trials=10"),
-    "search.seconds": (
-        _is_number,
-        lambda v: v > 0,
-        "a positive number of seconds or null",
-        "search.seconds=600",
-    ),
-    "search.epochs_total": (
-        _is_int,
-        lambda v: v >= 1,
-        "a positive integer or null",
-        "search.epochs_total=100",
-    ),
-    "search.max_failures": (
-        _is_int,
-        lambda v: v >= 0,
-        "a non-negative integer or null",
-        "search.max_failures=3",
-    ),
-    "constraints.max_params": (
-        _is_int,
-        lambda v: v > 0,
-        "a positive integer or null",
-        "constraints.max_params=500000",
-    ),
-    "constraints.max_flops": (
-        _is_int,
-        lambda v: v > 0,
-        "a positive integer or null",
-        "constraints.max_flops=10000000",
-    ),
-    "constraints.max_latency_ms": (
-        _is_number,
-        lambda v: v > 0,
-        "a positive number of milliseconds or null",
-        "constraints.max_latency_ms=5",
-    ),
-    "constraints.max_memory_mb": (
-        _is_number,
-        lambda v: v > 0,
-        "a positive number of MiB or null",
-        "constraints.max_memory_mb=1.5",
-    ),
-    "constraints.min_accuracy": (
-        _is_number,
-        lambda v: 0 <= v <= 1,
-        "a fraction between 0 and 1 or null",
-        "constraints.min_accuracy=0.9",
-    ),
-    "estimator.epochs": (
-        _is_int,
-        lambda v: v >= 1,
-        "an integer of at least 1 (null with estimator=table: the table's full curves)",
-        "estimator.epochs=5",
-    ),
-    "estimator.batch_size": (
-        _is_int,
-        lambda v: v > 0,
-        "a positive integer",
-        "estimator.batch_size=64",
-    ),
-    "strategy.epochs": (
-        _is_int,
-        lambda v: v >= 1,
-        "an integer of at least 1",
-        "strategy.epochs=50",
-    ),
-    "strategy.batch_size": (
-        _is_int,
-        lambda v: v > 0,
-        "a positive integer",
-        "strategy.batch_size=64",
-    ),
-    "strategy.max_skip": (
-        _is_int,
-        lambda v: v >= 0,
-        "a non-negative integer or null",
-        "strategy.max_skip=2",
-    ),
-    "space.search_channels": (
-        _is_int,
-        lambda v: v > 0,
-        "a positive integer",
-        "space.search_channels=16",
-    ),
-    "space.search_layers": (
-        _is_int,
-        lambda v: v >= 1,
-        "an integer of at least 1",
-        "space.search_layers=8",
-    ),
-    "space.channels": (_is_int, lambda v: v > 0, "a positive integer", "space.channels=16"),
-    "space.cells_per_stage": (
-        _is_int,
-        lambda v: v >= 1,
-        "an integer of at least 1",
-        "space.cells_per_stage=5",
-    ),
-    "dataset.val_fraction": (
-        _is_number,
-        lambda v: 0 < v < 1,
-        "a fraction between 0 and 1",
-        "dataset.val_fraction=0.2",
-    ),
-    "search.objective": (
-        lambda v: isinstance(v, str),
-        lambda v: bool(v),
-        "a metric name",
-        "search.objective=val_acc",
-    ),
-    "estimator.prefilter": (
-        _is_int,
-        lambda v: v >= 2,
-        "an integer of at least 2 or null",
-        "estimator.prefilter=10",
-    ),
-    "recipe.epochs": (_is_int, lambda v: v >= 1, "an integer of at least 1", "recipe.epochs=30"),
-    "recipe.batch_size": (_is_int, lambda v: v > 0, "a positive integer", "recipe.batch_size=96"),
-    "recipe.drop_path_prob": (
-        _is_number,
-        lambda v: 0 <= v < 1,
-        "a probability in [0, 1)",
-        "recipe.drop_path_prob=0.2",
-    ),
-    "recipe.augment.cutout": (
-        _is_int,
-        lambda v: v >= 0,
-        "a non-negative integer (0: off)",
-        "recipe.augment.cutout=16",
-    ),
-    "recipe.augment.crop_padding": (
-        _is_int,
-        lambda v: v >= 0,
-        "a non-negative integer (0: off)",
-        "recipe.augment.crop_padding=4",
-    ),
-    "recipe.train_on": (
-        lambda v: isinstance(v, str),
-        lambda v: v in ("train", "train+val"),
-        "train or train+val",
-        "recipe.train_on=train+val",
-    ),
-    "hw.samples": (_is_int, lambda v: v >= 2, "an integer of at least 2", "hw.samples=30"),
-    "hw.patience": (_is_int, lambda v: v >= 1, "a positive integer", "hw.patience=300"),
-    "hw.passes": (_is_int, lambda v: v >= 1, "an integer of at least 1", "hw.passes=5"),
-    "hw.probe_every": (
-        _is_int,
-        lambda v: v >= 0,
-        "a non-negative integer (0: no probe)",
-        "hw.probe_every=4",
-    ),
-    "bench.limit": (_is_int, lambda v: v >= 1, "a positive integer or null", "bench.limit=100"),
-    "bench.workers": (_is_int, lambda v: v >= 1, "an integer of at least 1", "bench.workers=2"),
-    "ensemble.top_k": (_is_int, lambda v: v >= 1, "an integer of at least 1", "ensemble.top_k=3"),
-    "format": (
-        lambda v: isinstance(v, str),
-        lambda v: v in ("table", "json"),
-        "table or json",
-        "format=json",
-    ),
-}
+@dataclass(frozen=True)
+class Rule:
+    """What one key must be, read from a config node's `_checks_` (see `parse_rule`)."""
+
+    kind: str  # int | number | str
+    low: float | None = None
+    low_open: bool = False
+    high: float | None = None
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+    example: str | None = None
+
+    def type_ok(self, v: Any) -> bool:
+        return {"int": _is_int, "number": _is_number}.get(self.kind, lambda x: isinstance(x, str))(v)
+
+    def range_ok(self, v: Any) -> bool:
+        if self.kind == "str":
+            return v in self.choices if self.choices else bool(v)
+        if self.low is not None and not (v > self.low if self.low_open else v >= self.low):
+            return False
+        return self.high is None or (v < self.high if self.high_open else v <= self.high)
+
+    def must_be(self) -> str:
+        if self.kind == "str":
+            text = f"one of {', '.join(self.choices)}" if self.choices else "a non-empty name"
+        else:
+            noun = "an integer" if self.kind == "int" else "a number"
+            if self.low is not None and self.high is not None:
+                text = (
+                    f"{noun} in {'(' if self.low_open else '['}{self.low:g}, "
+                    f"{self.high:g}{')' if self.high_open else ']'}"
+                )
+            elif self.low == 0 and self.low_open:
+                text = f"a positive {noun.split()[-1]}"
+            elif self.low == 0:
+                text = f"a non-negative {noun.split()[-1]}"
+            elif self.low is not None:
+                text = f"{noun} of at least {self.low:g}"
+            else:
+                text = noun
+        return text + (" or null" if self.nullable else "")
+
+
+_RULE = re.compile(
+    r"^(?P<kind>int|number|str)"
+    r"(?:\s*(?P<op>>=|>)\s*(?P<low>-?[0-9.]+)"
+    r"|\s+in\s+(?P<lb>[\[(])\s*(?P<a>-?[0-9.]+)\s*,\s*(?P<b>-?[0-9.]+)\s*(?P<rb>[\])])"
+    r"|\s+in\s+(?P<choices>[^|]+?))?"
+    r"(?P<null>\s+or\s+null)?"
+    r"(?:\s+e\.g\.\s+(?P<example>\S+))?\s*$"
+)
+
+
+def parse_rule(text: str) -> Rule:
+    """A rule in one line: `int >= 1`, `int > 0 or null`, `number in (0, 1)`, `number in [0, 1)`,
+    `str in train, train+val`, `str`; any of them may end with `e.g. <value>`."""
+    m = _RULE.match(str(text).strip())
+    if not m:
+        raise NascliError(f"{CHECKS}: cannot read the rule {text!r} (e.g. 'int >= 1 or null')")
+    g = m.groupdict()
+    rule = Rule(kind=g["kind"], nullable=bool(g["null"]), example=g["example"])
+    if g["op"]:
+        return replace(rule, low=float(g["low"]), low_open=g["op"] == ">")
+    if g["lb"]:
+        return replace(
+            rule,
+            low=float(g["a"]),
+            low_open=g["lb"] == "(",
+            high=float(g["b"]),
+            high_open=g["rb"] == ")",
+        )
+    if g["choices"]:
+        return replace(rule, choices=tuple(c.strip() for c in g["choices"].split(",")))
+    return rule
+
+
+# Keys every command has; a config group's own keys are checked by the `_checks_` of its file.
+COMMON_CHECKS = {"seed": "int >= 0 e.g. 0", "format": "str in table, json e.g. json"}
+
+
+def _check(key: str, value: Any, rule: Rule) -> None:
+    if value is None and rule.nullable:
+        return
+    example = f"{key}={rule.example}" if rule.example else f"{key}=<{rule.must_be()}>"
+    if not rule.type_ok(value):
+        raise NascliError(
+            f"{key}={value!r} has the wrong type: it must be {rule.must_be()} (e.g. {example})"
+        )
+    if not rule.range_ok(value):
+        raise NascliError(f"{key}={value!r} is out of range: it must be {rule.must_be()} (e.g. {example})")
+
+
+def _checked_nodes(node: Any, path: str = ""):
+    """(path, node) of every node of `node` that declares `_checks_`."""
+    if not isinstance(node, DictConfig) or node._is_none() or node._is_missing():
+        return
+    if CHECKS in node:
+        yield path, node
+    for key in node:
+        if key == CHECKS or (not path and key == "hydra") or OmegaConf.is_missing(node, key):
+            continue
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_interpolation():
+            yield from _checked_nodes(child, f"{path}{key}.")
+
+
+def strip_checks(node: Any) -> Any:
+    """`node` without its `_checks_` (a copy when it had any): what is instantiated or saved."""
+    if not isinstance(node, DictConfig) or not any(True for _ in _checked_nodes(node)):
+        return node
+    copy = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
+    for _, child in list(_checked_nodes(copy)):
+        with open_dict(child):
+            del child[CHECKS]
+    return copy
 
 
 # What to say when a required top-level key is missing.
@@ -253,7 +209,9 @@ REQUIRED_HINTS = {
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise NascliError naming the first key whose value has the wrong type or range."""
+    """Raise NascliError naming the first key whose value has the wrong type or range, by the
+    rules each config group declares next to its keys (`_checks_`) and the keys every command
+    has; then drop the `_checks_` from `cfg`, so that nothing downstream sees them."""
     for key in cfg:
         if OmegaConf.is_missing(cfg, key):
             raise NascliError(
@@ -266,15 +224,13 @@ def validate(cfg: DictConfig) -> None:
                 raise NascliError(
                     f"{group}.{key} is required here; set {group}.{key}=<value> on the command line"
                 )
-    for key, (type_ok, range_ok, must_be, example) in RULES.items():
-        value = OmegaConf.select(cfg, key, default="__absent__")
-        if value == "__absent__" or (value is None and "null" in must_be):
-            continue
-        if not type_ok(value):
-            raise NascliError(
-                f"{key}={value!r} has the wrong type: it must be {must_be} (e.g. {example})"
-            )
-        if not range_ok(value):
-            raise NascliError(
-                f"{key}={value!r} is out of range: it must be {must_be} (e.g. {example})"
-            )
+    checks = [("", {k: v for k, v in COMMON_CHECKS.items() if k in cfg})]
+    checks += [(path, dict(node[CHECKS])) for path, node in _checked_nodes(cfg)]
+    for path, rules in checks:
+        for key, text in rules.items():
+            value = OmegaConf.select(cfg, f"{path}{key}", default="__absent__")
+            if value != "__absent__":
+                _check(f"{path}{key}", value, parse_rule(text))
+    for _, node in list(_checked_nodes(cfg)):
+        with open_dict(node):
+            del node[CHECKS]
