@@ -180,4 +180,6 @@ def test_a_plugins_own_checks_refuse_a_bad_value_before_anything_loads(plugins, 
         "strategy.stride=0", cwd=tmp_path, env={"PYTHONPATH": str(plugins)},
     )  # fmt: skip
     assert_one_line_error(out, "strategy.stride=0 is out of range")
-    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").rglob("history.jsonl"))
+    assert not (tmp_path / "outputs").exists() or not list(
+        (tmp_path / "outputs").rglob("history.jsonl")
+    )

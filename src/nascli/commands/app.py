@@ -56,6 +56,26 @@ def exit_on_user_error(task):
     return wrapper
 
 
+def refused_before_work(check, cfg) -> None:
+    """Run `check(cfg)`; when it refuses a resumed run, take back Hydra's record of the call
+    (`.hydra/resume-<time>/`, written before the task runs), so that a refused resume leaves the
+    run directory exactly as it was."""
+    try:
+        check(cfg)
+    except Exception:
+        from pathlib import Path
+
+        from hydra.core.hydra_config import HydraConfig
+
+        hydra_cfg = HydraConfig.get()
+        subdir = str(hydra_cfg.output_subdir or "")
+        if cfg.get("resume") and subdir.startswith(".hydra/resume-"):
+            import shutil
+
+            shutil.rmtree(Path(hydra_cfg.runtime.output_dir) / subdir, ignore_errors=True)
+        raise
+
+
 def _record_failed_job(output_dir: str, exc: BaseException) -> None:
     """A sweep job that failed leaves summary.json with status failed and the one-line error (unless
     the job wrote its own), so `nas report` can show why."""

@@ -94,7 +94,9 @@ class Rule:
     example: str | None = None
 
     def type_ok(self, v: Any) -> bool:
-        return {"int": _is_int, "number": _is_number}.get(self.kind, lambda x: isinstance(x, str))(v)
+        return {"int": _is_int, "number": _is_number}.get(self.kind, lambda x: isinstance(x, str))(
+            v
+        )
 
     def range_ok(self, v: Any) -> bool:
         if self.kind == "str":
@@ -170,7 +172,9 @@ def _check(key: str, value: Any, rule: Rule) -> None:
             f"{key}={value!r} has the wrong type: it must be {rule.must_be()} (e.g. {example})"
         )
     if not rule.range_ok(value):
-        raise NascliError(f"{key}={value!r} is out of range: it must be {rule.must_be()} (e.g. {example})")
+        raise NascliError(
+            f"{key}={value!r} is out of range: it must be {rule.must_be()} (e.g. {example})"
+        )
 
 
 def _checked_nodes(node: Any, path: str = ""):

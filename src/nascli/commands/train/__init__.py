@@ -7,7 +7,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nascli.commands.app import exit_on_user_error
+from nascli.commands.app import exit_on_user_error, refused_before_work
 from nascli.commands.train.checks import check_what_to_train
 from nascli.core.config import validate
 from nascli.core.paths import config_dir
@@ -16,7 +16,7 @@ from nascli.core.paths import config_dir
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 @exit_on_user_error
 def main(cfg: DictConfig) -> dict[str, Any]:
-    validate(cfg)
+    refused_before_work(validate, cfg)
     if not cfg.resume:  # a resumed training reads what it trains from its own config.yaml
         check_what_to_train(cfg)
     from nascli.commands.train.run import run_train
