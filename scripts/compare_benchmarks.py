@@ -34,8 +34,12 @@ def run_table(name: str, args: argparse.Namespace) -> dict:
     """Sweep one table and report it; the report's groups and the seconds it took."""
     folder = Path(args.out) / name
     done_before = folder / "result.json"
+    settings = {"seeds": args.seeds, "queries": args.queries, "strategies": list(args.strategies)}
     if args.reuse and done_before.is_file():  # swept and reported by an earlier call
-        return json.loads(done_before.read_text())
+        before = json.loads(done_before.read_text())
+        if before.get("settings") == settings:
+            return before
+        print(f"{name}: swept with other settings before; sweeping again", flush=True)
     start = time.perf_counter()
     sweep = [
         NAS, "search", "-m", f"strategy={','.join(args.strategies)}",
@@ -57,7 +61,7 @@ def run_table(name: str, args: argparse.Namespace) -> dict:
     groups = json.loads(done.stdout)["groups"]
     seconds = round(time.perf_counter() - start, 1)
     print(f"{name}: {len(groups)} strategies x {args.seeds} seeds in {seconds} s", flush=True)
-    result = {"table": name, "seconds": seconds, "groups": groups}
+    result = {"table": name, "seconds": seconds, "settings": settings, "groups": groups}
     done_before.write_text(json.dumps(result) + "\n")
     return result
 

@@ -17,6 +17,7 @@ from tests.conftest import run_nas
 EARLY, LATE = True, False
 RUN = "<run>"  # stands for an existing, finished search run directory
 
+# fmt: off
 ROWS = [
     # -- nas search: the keys users type most ----------------------------------------------
     (["search", "search.trials=abc"], "search.trials", EARLY),
@@ -99,6 +100,10 @@ ROWS = [
     (["search", "strategy=bananas", "strategy.initial=1"], "strategy.initial", LATE),
     (["search", "strategy=bo", "strategy.sampler=nope"], "strategy.sampler", LATE),
     (["search", "estimator.lce={epochs:1}"], "estimator.lce.epochs", LATE),
+    (["search", "estimator.lce={epochs:2,margin:-1}"], "estimator.lce.margin", LATE),
+    (["search", "estimator.lce={epochs:2}", "search.objective=val_loss"], "estimator.lce", LATE),
+    (["search", "space=nbgraph", "dataset=cora", "estimator=nbgraph", "constraints.max_flops=9"],
+     "constraints.max_flops", LATE),
     (["search", "search.workers=0"], "search.workers", LATE),
     (["search", "search.objective=nope"], "search.objective", LATE),
     (["search", "search.objective=reward"], "search.reward.target", LATE),
@@ -110,6 +115,9 @@ ROWS = [
     (["search", f"resume={RUN}", "search.trials=abc"], "search.trials", EARLY),
     (["search", f"resume={RUN}", "seed=-1"], "seed", EARLY),
     (["search", f"resume={RUN}", "hydra.run.dir=/tmp/elsewhere-run"], "resume=", LATE),
+    (["search", f"resume={RUN}", "strategy=evolution"], "resume=", LATE),
+    (["report", RUN, "queries=[-5]"], "queries", LATE),
+    (["report", RUN, "cells=-1"], "cells", EARLY),
     (["train", f"run={RUN}", "ensemble.top_k=0"], "ensemble.top_k", EARLY),
     (["train", f"run={RUN}", f"arch={RUN}"], "arch", EARLY),
     (["evaluate", f"run={RUN}"], "arch.json", LATE),
@@ -157,6 +165,7 @@ ROWS = [
     (["bench", "bench.limit=0"], "bench.limit", EARLY),
     (["bench", "bench.workers=0"], "bench.workers", EARLY),
 ]
+# fmt: on
 
 
 @pytest.fixture(scope="module")

@@ -56,12 +56,12 @@ def exit_on_user_error(task):
     return wrapper
 
 
-def refused_before_work(check, cfg) -> None:
+def refused_before_work(check, cfg):
     """Run `check(cfg)`; when it refuses a resumed run, take back Hydra's record of the call
     (`.hydra/resume-<time>/`, written before the task runs), so that a refused resume leaves the
     run directory exactly as it was."""
     try:
-        check(cfg)
+        return check(cfg)
     except Exception:
         from pathlib import Path
 

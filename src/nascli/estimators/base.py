@@ -64,6 +64,10 @@ class Estimator(ABC):
         """Why `arch` cannot be estimated (it is then never proposed), or None."""
         return None
 
+    def check_objective(self, objective: str, objectives: list[str] | None) -> None:
+        """Refuse, with a NascliError, an objective the estimator cannot serve."""
+        return None
+
     def heard(self, record: dict[str, Any]) -> None:
         """A finished trial's record (every one, in order, also those a resume reads back)."""
         return None

@@ -66,7 +66,7 @@ def read_table(dataset: str, file: str | None = None) -> dict[int, dict[str, flo
                 "latency_ms": round(float(row["latency"]) * 1000, 6),  # the table has seconds
                 "params": round(float(row["para"]) * 1e6),  # and millions of parameters
             }
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise NascliError(
             f"{path} is not a NAS-Bench-Graph table (a row lacks valid_perf/perf/latency/para: {exc})"
         ) from None
@@ -119,13 +119,14 @@ class NBGraphEstimator(Estimator):
                 f"estimator=nbgraph answers for NAS-Bench-Graph's space only, not "
                 f"space={space_name}; add space=nbgraph"
             )
-        ops = space_config.get("ops")
-        want = ["gcn", "sage", "arma", "fc", "skip"] if self.dataset == "proteins" else None
-        if (list(ops) if ops else None) != want:
+        from nascli.spaces.nbgraph import OPS, PROTEINS_OPS
+
+        given = tuple(space_config.get("ops") or OPS)
+        want = PROTEINS_OPS if self.dataset == "proteins" else OPS
+        if given != want:
             raise NascliError(
-                f"NAS-Bench-Graph's {self.dataset} table has the ops "
-                f"{', '.join(want or ['gat', 'gcn', 'gin', 'cheb', 'sage', 'arma', 'graph', 'fc', 'skip'])}; "
-                f"space.ops={list(ops) if ops else None} does not match it: drop space.ops"
+                f"NAS-Bench-Graph's {self.dataset} table has the ops {', '.join(want)}; "
+                f"space.ops={list(given)} does not match it: drop space.ops"
             )
 
     def entries(self, space: Any, seed: int = 0) -> list[tuple[str, dict[str, Any]]]:

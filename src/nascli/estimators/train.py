@@ -103,12 +103,27 @@ class TrainEstimator(Estimator):
                     f"estimator.lce.epochs={k!r} must be an integer of 2 or more, e.g. "
                     "estimator.lce={epochs:2}"
                 )
-            self.lce.setdefault("margin", 0.0)
-        self.best_final: float | None = None  # the best fully trained val_acc heard of
+            margin = self.lce.setdefault("margin", 0.0)
+            if not isinstance(margin, int | float) or isinstance(margin, bool) or margin < 0:
+                raise NascliError(
+                    f"estimator.lce.margin={margin!r} must be a number of 0 or more (e.g. 0.01)"
+                )
+        # The best val_acc heard of per training length (a hyperband rung is compared only
+        # with results of its own length).
+        self.best_final: dict[int, float] = {}
         # Read by the search loop, which owns proposals (see nascli.commands.search.prepare).
         self.prefilter, self.prefilter_proxy = prefilter, prefilter_proxy
         self.optimizer, self.scheduler = optimizer, scheduler
         self.trainer = dict(trainer or {"accelerator": "cpu", "devices": 1})
+
+    def check_objective(self, objective: str, objectives: list[str] | None) -> None:
+        from nascli.core.errors import NascliError
+
+        if self.lce is not None and (objective != "val_acc" or objectives):
+            raise NascliError(
+                "estimator.lce extrapolates val_acc: it needs search.objective=val_acc and no "
+                "search.objectives; drop estimator.lce or the other objective"
+            )
 
     @property
     def parallel(self) -> bool:
@@ -118,7 +133,8 @@ class TrainEstimator(Estimator):
     def heard(self, record: dict[str, Any]) -> None:
         m = record.get("metrics") or {}
         if record.get("status") == "ok" and not m.get("stopped_early") and "val_acc" in m:
-            self.best_final = max(self.best_final or 0.0, float(m["val_acc"]))
+            epochs = int(m.get("epochs", self.epochs))
+            self.best_final[epochs] = max(self.best_final.get(epochs, 0.0), float(m["val_acc"]))
 
     def estimate(self, arch, net, data, seed, *, space, logger=None, rung=0) -> dict[str, Any]:
         return self.evaluate(
@@ -145,7 +161,8 @@ class TrainEstimator(Estimator):
         )
         stop = None
         if self.lce is not None and epochs > self.lce["epochs"]:
-            threshold = None if self.best_final is None else self.best_final - self.lce["margin"]
+            best = self.best_final.get(epochs)
+            threshold = None if best is None else best - self.lce["margin"]
             stop = CurveStop(self.lce["epochs"], epochs, threshold, data.val_dataloader())
         trainer = make_trainer(
             self.trainer, epochs, logger=logger, **({"callbacks": [stop]} if stop else {})

@@ -25,8 +25,10 @@ def score(net: torch.nn.Module, loader: Any) -> dict[str, float]:
 def accuracy(net: torch.nn.Module, loader) -> float:
     was_training = net.training
     net.eval()
+    device = next(net.parameters()).device  # batches come on the CPU; the net may be on a GPU
     correct = total = 0
     for x, y in loader:
+        x, y = x.to(device), y.to(device)
         correct += int((net(x).argmax(1) == y).sum())
         total += y.numel()
     net.train(was_training)

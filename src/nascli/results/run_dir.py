@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import platform
 import socket
@@ -106,7 +107,11 @@ class RunDir:
 
     def write_cells(self, space: Any, arch: str) -> None:
         """cells.json: the pictures' graphs of `arch` (nothing for a space without pictures)."""
-        graphs = space.graphs(arch)
+        try:
+            graphs = space.graphs(arch)
+        except Exception as exc:  # a picture is never worth the summary written after it
+            logging.getLogger("nascli").warning("no cells.json: %s(%s)", type(exc).__name__, exc)
+            return
         if graphs:
             self.write_json(CELLS, {"arch": arch, "graphs": graphs})
 
@@ -123,25 +128,25 @@ def read_cells(folder: Path) -> tuple[str, list[dict[str, Any]]] | None:
     def strings(values: Any) -> bool:
         return isinstance(values, list) and all(isinstance(v, str) for v in values)
 
-    ok = (
-        isinstance(arch, str)
-        and isinstance(graphs, list)
-        and all(
-            isinstance(g, dict)
-            and isinstance(g.get("title"), str)
-            and strings(g.get("nodes"))
-            and isinstance(g.get("edges"), list)
-            and all(
-                strings(e) and len(e) == 3 and {e[0], e[1]} <= set(g["nodes"]) for e in g["edges"]
-            )
-            and isinstance(g.get("kinds", {}), dict)
-            and all(
-                isinstance(k, str) and isinstance(v, str) for k, v in g.get("kinds", {}).items()
-            )
-            for g in graphs
+    def graph_ok(g: Any) -> bool:
+        if not isinstance(g, dict) or not isinstance(g.get("title"), str):
+            return False
+        nodes, edges, kinds = g.get("nodes"), g.get("edges"), g.get("kinds", {})
+        return (
+            strings(nodes)
+            and 0 < len(nodes) <= 64
+            and len(set(nodes)) == len(nodes)
+            and isinstance(edges, list)
+            and len(edges) <= 512
+            and all(strings(e) and len(e) == 3 and {e[0], e[1]} <= set(nodes) for e in edges)
+            and isinstance(kinds, dict)
+            and set(kinds) <= set(nodes)
+            and set(kinds.values()) <= {"input", "output", "node"}
         )
-    )
-    return (arch, graphs) if ok and graphs else None
+
+    ok = isinstance(arch, str) and isinstance(graphs, list) and 0 < len(graphs) <= 8
+    ok = ok and all(graph_ok(g) for g in graphs)
+    return (arch, graphs) if ok else None
 
 
 def _lock_holder(path: Path) -> dict[str, Any]:

@@ -181,9 +181,9 @@ def add_regret(
         row.metrics[f"test_acc@{name}"] = test
         row.metrics[f"regret@{name}"] = None if test is None else optimum - test
     for q in queries or []:
-        best = (
-            best_one(row.history[:q], objective, row.constraints) if len(row.history) >= q else None
-        )
+        # A search that ended before q queries (a small space, exhausted) keeps its choice.
+        enough = len(row.history) >= q or row.status == "completed"
+        best = best_one(row.history[:q], objective, row.constraints) if enough else None
         test = None if best is None else best["metrics"].get("test_acc")
         row.metrics[f"test_acc@{q}q"] = test
         row.metrics[f"regret@{q}q"] = None if test is None else optimum - test
@@ -343,13 +343,15 @@ def _group_label(settings: dict[str, Any], by: list[str]) -> str:
     return "/".join(str(settings.get(k, "")) for k in by)
 
 
-def bootstrap_ci(values: list[float], seed: int = 0, draws: int = 10_000) -> tuple[float, float]:
-    """The 95 % percentile bootstrap interval of the mean of `values`."""
+def bootstrap_ci(
+    values: list[float], seed: int = 0, draws: int = 10_000
+) -> tuple[float, float] | None:
+    """The 95 % percentile bootstrap interval of the mean of `values` (None for one value)."""
     import numpy as np
 
     data = np.asarray(values, dtype=float)
-    if len(data) < 2:
-        return float(data.mean()), float(data.mean())
+    if len(data) < 2:  # one value has no interval
+        return None
     rng = np.random.default_rng(seed)
     means = data[rng.integers(0, len(data), size=(draws, len(data)))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
@@ -385,7 +387,8 @@ def compare(
     for g, label in zip(grouped, labels, strict=True):
         for c in columns:
             mine = values(label, c)
-            g[f"{c}_ci"] = list(bootstrap_ci(mine)) if mine else None
+            interval = bootstrap_ci(mine) if mine else None
+            g[f"{c}_ci"] = list(interval) if interval else None
             if baseline is None:
                 continue
             theirs = values(str(baseline), c)
@@ -648,7 +651,10 @@ def draw_winners(folder: Path, rows: list[Row], metric: str, k: int) -> list[tup
             log.info("%s: no cells.json for %s, so its cell is not drawn", r.path, r.arch)
             continue
         folder.mkdir(exist_ok=True)
-        out.append((r, draw_graphs(cells[1], folder / f"cell_{len(out)}")[0]))
+        try:
+            out.append((r, draw_graphs(cells[1], folder / f"cell_{len(out)}")[0]))
+        except Exception as exc:  # odd data is not drawn, and never ends the report
+            log.info("%s: its cells.json could not be drawn (%s)", r.path, exc)
     return out
 
 
@@ -704,7 +710,10 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
     logging.captureWarnings(True)
     run = RunDir(HydraConfig.get().runtime.output_dir)
     budgets = [float(b) for b in cfg.get("budgets") or []]
-    queries = sorted({int(q) for q in cfg.get("queries") or []})
+    raw = list(cfg.get("queries") or [])
+    if not all(isinstance(q, int) and not isinstance(q, bool) and q >= 1 for q in raw):
+        raise NascliError(f"queries={raw} must be positive integers, e.g. queries=[20,50,100]")
+    queries = sorted(set(raw))
     rows = read_rows([str(d) for d in cfg.dirs], budgets, queries)
     given = cfg.get("reference_point")
     if given is not None and (not isinstance(given, DictConfig) or len(given) == 0):

@@ -262,8 +262,9 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
                     module.load_state_dict(state["state_dict"])
             except pickle.UnpicklingError:
                 raise NascliError(
-                    f"resume: {ckpt} holds objects other than tensors, containers and numbers, "
-                    "which nascli never unpickles; it is not the checkpoint this run wrote"
+                    f"resume: {ckpt} cannot be read with weights_only=True (objects other than "
+                    "tensors, containers and numbers, which nascli never unpickles, or damage); "
+                    "it is not the checkpoint this run wrote"
                 ) from None
             if stop["signal"] is not None:
                 raise StopRequested()

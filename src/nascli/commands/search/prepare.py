@@ -131,6 +131,9 @@ def build_search(
         data.num_classes,
     )
     objective = check_objectives(cfg, estimator)
+    estimator.check_objective(objective, list(cfg.search.get("objectives") or []) or None)
+    if not space.builds_networks:
+        check_recorded_costs(cfg, estimator, space_name)
     estimator.check_space(
         space_name,
         OmegaConf.to_container(cfg.space, resolve=True),
@@ -164,6 +167,20 @@ def build_search(
     # The budget counts what was done before a resume.
     search.started -= seconds_before(run, history, workers)
     return search
+
+
+def check_recorded_costs(cfg: DictConfig, estimator: Estimator, space_name: str) -> None:
+    """A space that builds no network is constrained by what its table records: refuse a
+    constraint on a metric the table does not have (it would be ignored)."""
+    from nascli.core.constraints import LIMITS
+
+    for key, value in (cfg.get("constraints") or {}).items():
+        metric = LIMITS.get(key, (None,))[0]
+        if value is not None and estimator.metrics is not None and metric not in estimator.metrics:
+            raise NascliError(
+                f"constraints.{key}: space={space_name} builds no network and its table records "
+                f"no {metric}; constrain {', '.join(m for m in estimator.metrics if m != 'test_acc')}"
+            )
 
 
 def check_objectives(cfg: DictConfig, estimator: Estimator) -> str:

@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig
 from rich.console import Console
 
+from nascli.commands.app import refused_before_work
 from nascli.commands.search.finish import finish, print_summary
 from nascli.commands.search.loop import Recorder, progress_bar, run_sequential
 from nascli.commands.search.pooled import run_parallel
@@ -30,25 +31,30 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     # Library warnings belong in the job log (conf/hydra/default.yaml routes py.warnings there).
     logging.captureWarnings(True)
     run = run_dir_of(cfg)
-    with run.lock():
-        return _search(cfg, run)
+    threads = torch.get_num_threads()
+    try:
+        with run.lock():
+            return _search(cfg, run)
+    finally:  # a table search runs on one thread; the next job of a sweep gets them all back
+        torch.set_num_threads(threads)
 
 
 def _search(cfg: DictConfig, run) -> dict[str, Any]:
-    cfg, history, space_name = open_run(cfg, run)
-    torch.manual_seed(cfg.seed)
-    if is_oneshot(cfg):
-        from nascli.commands.search.oneshot import run_oneshot
-
-        return run_oneshot(cfg, run, space_name)
+    cfg, history, space_name = refused_before_work(lambda c: open_run(c, run), cfg)
     try:
-        search = build_search(cfg, run, history, space_name)
+        torch.manual_seed(cfg.seed)
+        oneshot = is_oneshot(cfg)
+        search = None if oneshot else build_search(cfg, run, history, space_name)
     except KeyboardInterrupt:  # Ctrl-C while the pieces load: nothing ran, the run is resumable
         finish(cfg, run, space_name, history, "interrupted", "interrupted", None, 0.0, 0)
         log.warning(
             "interrupted before the first trial; resume with: nas search resume=%s", run.path
         )
         raise StopRequested() from None
+    if search is None:
+        from nascli.commands.search.oneshot import run_oneshot
+
+        return run_oneshot(cfg, run, space_name)
     status, stop_reason, error = "completed", "trials", None
     stop: dict[str, Any] = {"signal": None}
     try:
