@@ -78,7 +78,7 @@ def test_two_orderings_of_one_network_are_one_text_and_one_row(space, cora):
 )
 def test_bad_texts_are_refused_naming_the_part(space, text, says):
     with pytest.raises(ArchError, match=says) as err:
-        space.parse(text)
+        space.canonical(text)  # what every command reads an arch= with
     assert len(str(err.value)) < 300
 
 
@@ -226,3 +226,26 @@ def test_a_resumed_search_with_free_repeats_equals_an_uninterrupted_one(nas, tmp
         assert archs[0] == archs[1] and len(set(archs[0])) == 60
         summaries = [json.loads((d / "summary.json").read_text()) for d in (whole, part)]
         assert summaries[0]["repeats_answered"] == summaries[1]["repeats_answered"] > 0
+
+
+def test_a_proposal_outside_the_benchmark_is_rejected_at_no_trials_cost():
+    """Strategies that compose texts choice by choice (qlearning, reinforce, bo) can propose four
+    skips, which the benchmark lacks: the proposer tells the strategy it failed and asks again."""
+    from nascli.hardware.constraints import ConstrainedProposer
+
+    class Stubborn:
+        def __init__(self):
+            self.told, self.queue = [], ["0123:skip-skip-skip-skip", "0123:fc-gat-fc-gin"]
+
+        def ask(self):
+            return self.queue.pop(0)
+
+        def tell(self, arch, metrics):
+            self.told.append((arch, metrics))
+
+    space, est, strategy = NBGraphSpace(), NBGraphEstimator("cora"), Stubborn()
+    proposer = ConstrainedProposer(
+        strategy, space, (1433,), 7, {}, admit=lambda a: est.missing(a, space), answers_repeats=True
+    )
+    assert proposer.propose() == "0123:fc-gat-fc-gin"
+    assert strategy.told == [("0123:skip-skip-skip-skip", None)] and proposer.rejected == 1

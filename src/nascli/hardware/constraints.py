@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nascli.core.errors import NascliError
+from nascli.core.space import ArchError
 from nascli.hardware.cost import count_flops, count_params, peak_activation_mb
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,13 @@ class ConstrainedProposer:
         """The next proposal that has no answer yet; repeats are told their answer."""
         for _ in range(MAX_REPEATS):
             arch = self.strategy.ask()
-            if self.answers is None or (key := self.space.iso_key(arch)) not in self.answers:
+            if self.answers is None:
+                return arch
+            try:
+                key = self.space.iso_key(arch)
+            except ArchError:  # not an architecture of the space: propose() rejects it
+                return arch
+            if key not in self.answers:
                 return arch
             self.repeats += 1
             self.strategy.tell(arch, self.answers[key])
@@ -110,7 +117,12 @@ class ConstrainedProposer:
     def propose(self) -> str:
         for _ in range(self.max_rejections):
             arch = self._answered()
-            broken = [why] if self.admit and (why := self.admit(arch)) else []
+            try:
+                broken = [why] if self.admit and (why := self.admit(arch)) else []
+            except ArchError as exc:
+                # A strategy that builds proposals choice by choice can compose one the space
+                # does not hold (nbgraph's four skips): it is told it failed, at no trial's cost.
+                broken = [str(exc)]
             if not broken and not self.limits:
                 return arch
             if not broken:

@@ -186,11 +186,17 @@ class NBGraphSpace(Space):
                 raise ArchError(
                     f"nbgraph arch '{text}': unknown op '{op}'; ops are {', '.join(self.ops)}"
                 )
-        if all(op == "skip" for op in ops):
+        # Four skips parse (a strategy composing choices one by one may reach them, and must
+        # be told they failed), but name no network: `canonical` refuses them.
+        return (*links, *(self.ops.index(op) for op in ops))
+
+    def canonical(self, text: str) -> str:
+        indices = self.parse(text)
+        if not self._valid(indices):
             raise ArchError(
                 f"nbgraph arch '{text}': four skips compute nothing; the benchmark has no such network"
             )
-        return (*links, *(self.ops.index(op) for op in ops))
+        return self.format(indices)
 
     def _graph(self, indices: Sequence[int]) -> Graph:
         links = tuple(int(i) for i in indices[:NODES])
