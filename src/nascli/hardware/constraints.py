@@ -45,7 +45,7 @@ class SpaceExhausted(Exception):
 
 
 # Proposals in a row that repeat an answered architecture before the search stops.
-MAX_REPEATS = 10_000
+MAX_REPEATS = 1_000
 
 
 class ConstrainedProposer:
