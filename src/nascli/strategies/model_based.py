@@ -44,7 +44,44 @@ def acquire(
     return mean
 
 
-class PredictorSearch(Strategy):
+class PredictorGuided(Strategy):
+    """What every predictor-guided strategy keeps: the predictor, the objective, every result
+    told (None: failed), the proposals still running, and each architecture's features."""
+
+    def __init__(self, space, seed: int, predictor: Any, objective: str) -> None:
+        super().__init__(space, seed)
+        if predictor is None or not hasattr(predictor, "fit"):
+            raise NascliError(
+                "strategy.predictor must be a predictor; choose one with predictor=mlp"
+            )
+        self.predictor, self.objective = predictor, objective
+        self.told: dict[str, float | None] = {}
+        self.pending: list[str] = []  # asked, not yet told
+        self._features: dict[str, list[float]] = {}
+
+    def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
+        if arch in self.pending:
+            self.pending.remove(arch)
+        value = None if metrics is None else float(metrics[self.objective])
+        self.told[arch] = value if value is not None and math.isfinite(value) else None
+
+    def _x(self, archs: list[str]) -> np.ndarray:
+        """The predictor's encodings of `archs` (each computed once)."""
+        for arch in archs:
+            if arch not in self._features:
+                self._features[arch] = self.space.features(arch, self.predictor.encoding)
+        return np.array([self._features[a] for a in archs])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "told": [[a, v] for a, v in self.told.items()]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.told = {a: v for a, v in state["told"]}
+        self.pending = []  # asked and never told: trials the interruption ended
+
+
+class PredictorSearch(PredictorGuided):
     """Args:
     predictor: a nascli.predictors Predictor (predictor= chooses it).
     objective: the metric to maximise.
@@ -71,11 +108,7 @@ class PredictorSearch(Strategy):
         acquisition: str = "its",
         beta: float = 1.0,
     ) -> None:
-        super().__init__(space, seed)
-        if predictor is None or not hasattr(predictor, "fit"):
-            raise NascliError(
-                "strategy.predictor must be a predictor; choose one with predictor=mlp"
-            )
+        super().__init__(space, seed, predictor, objective)
         if acquisition not in ACQUISITIONS:
             raise NascliError(
                 f"strategy.acquisition={acquisition} is not known; choose from {', '.join(ACQUISITIONS)}"
@@ -94,14 +127,10 @@ class PredictorSearch(Strategy):
                 raise NascliError(
                     f"strategy.{key}={value} is too small (initial >= 2, others >= 1)"
                 )
-        self.predictor, self.objective = predictor, objective
         self.initial, self.candidates, self.pool = int(initial), candidates, int(pool)
         self.batch, self.parents = int(batch), int(parents)
         self.acquisition, self.beta = acquisition, float(beta)
-        self.told: dict[str, float | None] = {}
-        self.pending: list[str] = []  # asked, not yet told
         self.queue: list[str] = []  # this round's proposals still to make
-        self._features: dict[str, list[float]] = {}
 
     # -- ask/tell -----------------------------------------------------------------------------
     def ask(self) -> str:
@@ -119,14 +148,6 @@ class PredictorSearch(Strategy):
             )
         self.pending.append(arch)
         return arch
-
-    def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
-        if arch in self.pending:
-            self.pending.remove(arch)
-        value = None if metrics is None else float(metrics[self.objective])
-        if value is not None and not math.isfinite(value):
-            value = None
-        self.told[arch] = value
 
     # -- one round ------------------------------------------------------------------------------
     def _round(self, scored: list[str]) -> list[str]:
@@ -176,25 +197,12 @@ class PredictorSearch(Strategy):
             arch = draw()
         return arch
 
-    def _x(self, archs: list[str]) -> np.ndarray:
-        for arch in archs:
-            if arch not in self._features:
-                self._features[arch] = self.space.features(arch, self.predictor.encoding)
-        return np.array([self._features[a] for a in archs])
-
     def state_dict(self) -> dict[str, Any]:
-        return {
-            **super().state_dict(),
-            "told": [[a, v] for a, v in self.told.items()],
-            "pending": list(self.pending),
-            "queue": list(self.queue),
-        }
+        return {**super().state_dict(), "pending": list(self.pending), "queue": list(self.queue)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.told = {a: v for a, v in state["told"]}
-        # What was asked and never told belonged to trials the interruption ended.
-        self.pending, self.queue = [], list(state["queue"])
+        self.queue = list(state["queue"])
 
 
 class Bananas(PredictorSearch):

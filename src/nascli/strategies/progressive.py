@@ -16,16 +16,15 @@ Works on spaces whose cells grow: space=darts (cells of 1 to 4 nodes).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from nascli.core.errors import NascliError
-from nascli.strategies.base import Strategy
+from nascli.strategies.model_based import PredictorGuided
 
 
-class ProgressiveSearch(Strategy):
+class ProgressiveSearch(PredictorGuided):
     """Args: predictor (predictor= chooses it), objective, beam (K: cells kept per stage),
     expansions (children ranked per kept cell)."""
 
@@ -38,28 +37,21 @@ class ProgressiveSearch(Strategy):
         beam: int = 8,
         expansions: int = 100,
     ) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, predictor, objective)
         if not space.grows_cells:
             raise NascliError(
                 f"strategy=progressive grows cells one node at a time; space={space.name} has "
                 "no such cells: use space=darts"
             )
-        if predictor is None or not hasattr(predictor, "fit"):
-            raise NascliError(
-                "strategy.predictor must be a predictor; choose one with predictor=mlp"
-            )
         if int(beam) < 2 or int(expansions) < 1:
             raise NascliError(
                 f"strategy.beam={beam} must be 2 or more, strategy.expansions={expansions} 1 or more"
             )
-        self.predictor, self.objective = predictor, objective
         self.beam, self.expansions = int(beam), int(expansions)
         self.size = 1  # the cell size of the current stage
         self.parent_size = 0  # the size of the cells it grows (or, at full size, mutates)
         self.queue: list[str] = []  # the stage's ranked children still to propose
         self.stage: list[str] = []  # proposed in this stage
-        self.told: dict[str, float | None] = {}
-        self.pending: list[str] = []
 
     def ask(self) -> str:
         if not self.queue and not self.pending and self._stage_done():
@@ -70,12 +62,6 @@ class ProgressiveSearch(Strategy):
         self.stage.append(arch)
         self.pending.append(arch)
         return arch
-
-    def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
-        if arch in self.pending:
-            self.pending.remove(arch)
-        value = None if metrics is None else float(metrics[self.objective])
-        self.told[arch] = value if value is not None and math.isfinite(value) else None
 
     # -- stages -----------------------------------------------------------------------------------
     def _stage_done(self) -> bool:
@@ -135,9 +121,6 @@ class ProgressiveSearch(Strategy):
     def _is_new(self, arch: str) -> bool:
         return arch not in self.told and arch not in self.pending and arch not in self.queue
 
-    def _x(self, archs: list[str]) -> np.ndarray:
-        return np.array([self.space.features(a, self.predictor.encoding) for a in archs])
-
     # -- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -146,12 +129,9 @@ class ProgressiveSearch(Strategy):
             "parent_size": self.parent_size,
             "queue": list(self.queue),
             "stage": list(self.stage),
-            "told": [[a, v] for a, v in self.told.items()],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.size, self.parent_size = int(state["size"]), int(state["parent_size"])
         self.queue, self.stage = list(state["queue"]), list(state["stage"])
-        self.told = {a: v for a, v in state["told"]}
-        self.pending = []  # asked and never told: trials the interruption ended

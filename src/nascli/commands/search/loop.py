@@ -16,7 +16,7 @@ from rich.progress import (
 )
 
 from nascli.commands.search.finish import epochs_done
-from nascli.commands.search.prepare import Search
+from nascli.commands.search.prepare import Search, answer_of
 from nascli.core.records import best_one
 from nascli.hardware.constraints import SpaceExhausted
 from nascli.results.run_dir import STRATEGY_STATE
@@ -69,7 +69,7 @@ class Recorder:
         s.history.append(record)
         s.run.append_history(record)
         s.estimator.heard(record)
-        answer = record["metrics"] if record["status"] == "ok" else None
+        answer = answer_of(record)
         if tell:  # the strategy hears of each architecture once, at its first rung
             s.strategy.tell(record["arch"], answer)
             s.proposer.heard(record["arch"], answer)

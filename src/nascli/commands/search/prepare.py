@@ -291,7 +291,7 @@ def restore_strategy(
         if state["trials"] == len(history):
             strategy.load_state_dict(state["state"])
             for record in history:
-                proposer.heard(record["arch"], _answer(record))
+                proposer.heard(record["arch"], answer_of(record))
             proposer.repeats = int(state.get("repeats", 0))
             return
         log.warning(
@@ -311,11 +311,11 @@ def restore_strategy(
                 f"resume={run.path}: the strategy state is missing or damaged and replaying the history proposes "
                 f"{proposed} at trial {record['trial']}, where the history has {record['arch']}; it cannot be resumed"
             )
-        strategy.tell(record["arch"], _answer(record))
-        proposer.heard(record["arch"], _answer(record))
+        strategy.tell(record["arch"], answer_of(record))
+        proposer.heard(record["arch"], answer_of(record))
 
 
-def _answer(record: dict[str, Any]) -> dict[str, Any] | None:
+def answer_of(record: dict[str, Any]) -> dict[str, Any] | None:
     return record["metrics"] if record["status"] == "ok" else None
 
 
