@@ -42,6 +42,7 @@ class QLearning(Strategy):
             epsilon_trials,
         )
         self.replay, self.objective = replay, objective
+        self.cards = tuple(space.cardinalities)
         self.q: dict[str, float] = {}
         self.memory: list[tuple[list[int], float]] = []
         self.told = 0
@@ -60,7 +61,7 @@ class QLearning(Strategy):
 
     def ask(self) -> str:
         choices, previous = [], -1
-        for i, n in enumerate(self.space.cardinalities):
+        for i, n in enumerate(self.cards):
             if self.rng.random() < self.epsilon:
                 action = self.rng.randrange(n)
             else:
@@ -73,18 +74,18 @@ class QLearning(Strategy):
 
     def update(self, choices: list[int], reward: float) -> None:
         """One TD pass over an episode, last decision first (as MetaQNN does)."""
-        n_decisions = len(choices)
-        for i in reversed(range(n_decisions)):
+        q, q_init, alpha = self.q, self.q_init, self.alpha
+        last = len(choices) - 1
+        for i in range(last, -1, -1):
             previous = choices[i - 1] if i > 0 else -1
-            if i == n_decisions - 1:
+            if i == last:
                 target = reward
             else:
-                nxt = range(self.space.cardinalities[i + 1])
-                target = self.gamma * max(self.value(i + 1, choices[i], a) for a in nxt)
+                prefix = f"{i + 1}|{choices[i]}|"
+                best = max(q.get(prefix + str(a), q_init) for a in range(self.cards[i + 1]))
+                target = self.gamma * best
             key = self._key(i, previous, choices[i])
-            self.q[key] = (1 - self.alpha) * self.value(
-                i, previous, choices[i]
-            ) + self.alpha * target
+            q[key] = (1 - alpha) * q.get(key, q_init) + alpha * target
 
     def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
         reward = 0.0 if metrics is None else float(metrics[self.objective])

@@ -126,7 +126,12 @@ def _sorted_twins(links: tuple[int, ...], ops: tuple[str, ...]) -> Graph:
 
 def canonical(links: Sequence[int], ops: Sequence[str]) -> Graph:
     """The benchmark's one form of the network (links, ops)."""
-    graph = _in_a_pattern(tuple(links), tuple(ops))
+    return _canonical(tuple(links), tuple(ops))
+
+
+@functools.lru_cache(maxsize=1 << 18)  # every (links, ops) there is: 24 x 9**4 = 157,464
+def _canonical(links: tuple[int, ...], ops: tuple[str, ...]) -> Graph:
+    graph = _in_a_pattern(links, ops)
     graph = _skips_to_front(*graph)
     return _sorted_twins(*graph)
 
