@@ -106,6 +106,10 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(NascliError, match="sub-folder"):
         sources.imagefolder(root=str(tmp_path / "empty"))
+    # One class folder would train a classifier that is always right (val_acc 1.0).
+    write_image_folder(tmp_path / "one", classes=1, per_class=4, size=8)
+    with pytest.raises(NascliError, match="1 class folder .*two or more"):
+        sources.imagefolder(root=str(tmp_path / "one"))
 
 
 def test_fake_data_is_learnable_and_fixed():

@@ -312,3 +312,14 @@ def test_drop_path_rises_linearly_and_the_auxiliary_head_adds_its_loss():
     logits, aux = net.train()(x)
     expected_aux = torch.nn.functional.cross_entropy(aux, y).item()
     assert losses[0.4] - losses[0.0] == pytest.approx(0.4 * expected_aux, rel=1e-4)
+
+
+def test_a_trainer_lightning_would_refuse_is_refused_before_any_trial():
+    from nascli.estimators.train import check_trainer
+
+    check_trainer({"accelerator": "cpu", "devices": 1, "channels_last": True})
+    with pytest.raises(NascliError, match="trainer.foo is not an argument"):
+        check_trainer({"accelerator": "cpu", "foo": 1})
+    if not torch.cuda.is_available():
+        with pytest.raises(NascliError, match="trainer.accelerator=gpu: no CUDA device"):
+            check_trainer({"accelerator": "gpu", "devices": 1})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import numbers
 import re
 from dataclasses import dataclass, replace
@@ -11,6 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nascli.core.errors import NascliError
+from nascli.core.paths import config_dir
 from nascli.core.targets import check_targets
 
 
@@ -66,6 +68,12 @@ def instantiate(node: DictConfig, where: str, **kwargs: Any) -> Any:
         # A constructor's own NascliError is the message the user should see, unwrapped.
         if isinstance(exc.__cause__, NascliError):
             raise exc.__cause__ from None
+        unexpected = re.search(
+            r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'", str(exc)
+        )
+        if unexpected:  # a `+key` the constructor does not take
+            cls, key = unexpected.groups()
+            raise NascliError(f"{where}.{key} is not an argument of {cls}; remove it") from None
         raise
 
 
@@ -212,6 +220,61 @@ REQUIRED_HINTS = {
 }
 
 
+def _added_keys() -> list[str]:
+    """The keys the command line added with a single `+` (Hydra's `+key=value`)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    added = []
+    for override in HydraConfig.get().overrides.task:
+        key = str(override).partition("=")[0]
+        if key.startswith("+") and not key.startswith("++"):
+            added.append(key[1:].split("@")[0])
+    return added
+
+
+def refuse_added_keys(cfg: DictConfig, added: list[str]) -> None:
+    """`+key=value` adds a key that nascli's config does not have. Where nascli reads the section
+    itself (search, constraints, a command's own keys) it would be ignored, silently: refuse it.
+    Keys added under a node that builds an object (it has a `_target_`) go to its constructor,
+    and the `trainer` group's to Lightning's Trainer, which check their own arguments; `+group=`
+    adds a config group."""
+    groups = Path(config_dir())
+    for key in added:
+        parts = key.split(".")
+        if len(parts) == 1 and (groups / key).is_dir():
+            continue
+        if parts[0] in ("trainer", "hydra"):
+            continue
+        node: Any = cfg
+        passed_on = False
+        for part in parts[:-1]:
+            if not isinstance(node, DictConfig) or part not in node:
+                break
+            node = node._get_node(part)
+            if isinstance(node, DictConfig) and "_target_" in node:
+                passed_on = True
+                break
+        if passed_on:
+            continue
+        parent = ".".join(parts[:-1])
+        siblings = (
+            [str(k) for k in node if k not in (parts[-1], CHECKS)]
+            if isinstance(node, DictConfig)
+            else []
+        )
+        near = difflib.get_close_matches(parts[-1], siblings, n=1)
+        hint = (
+            f"did you mean {parent + '.' if parent else ''}{near[0]}=...?"
+            if near
+            else (f"{parent or 'the top level'} has: {', '.join(siblings)}" if siblings else "")
+        )
+        raise NascliError(
+            f"+{key}: nascli reads no key {key}, so it would be ignored; {hint}".rstrip("; ")
+        )
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise NascliError naming the first key whose value has the wrong type or range, by the
     rules each config group declares next to its keys (`_checks_`) and the keys every command
@@ -228,6 +291,7 @@ def validate(cfg: DictConfig) -> None:
                 raise NascliError(
                     f"{group}.{key} is required here; set {group}.{key}=<value> on the command line"
                 )
+    refuse_added_keys(cfg, _added_keys())
     checks = [("", {k: v for k, v in COMMON_CHECKS.items() if k in cfg})]
     checks += [(path, dict(node[CHECKS])) for path, node in _checked_nodes(cfg)]
     for path, rules in checks:

@@ -208,6 +208,11 @@ def imagefolder(
             f"dataset.root={where}: no class sub-folders with images found ({str(exc).splitlines()[0]}); "
             "expected <root>/<class>/<image>.png|jpg"
         ) from exc
+    if len(folder.classes) < 2:
+        raise NascliError(
+            f"dataset.root={where} has {len(folder.classes)} class folder "
+            f"({', '.join(folder.classes)}); a classifier needs two or more, one sub-folder each"
+        )
     images, labels = [], []
     for path, label in folder.samples:
         try:

@@ -15,6 +15,32 @@ from nascli.estimators.base import Estimator
 from nascli.lit.classifier import Classifier
 
 
+def check_trainer(trainer: dict[str, Any]) -> None:
+    """Refuse, before anything trains, a `trainer` group Lightning would refuse on every trial:
+    a key its Trainer does not take, or an accelerator this machine does not have."""
+    import inspect
+
+    import torch
+
+    from nascli.core.errors import NascliError
+
+    takes = inspect.signature(pl.Trainer.__init__).parameters
+    for key in trainer:
+        if key != "channels_last" and key not in takes:
+            raise NascliError(
+                f"trainer.{key} is not an argument of Lightning's Trainer; remove it, or see "
+                "https://lightning.ai/docs/pytorch/stable/common/trainer.html for the ones it takes"
+            )
+    accelerator = str(trainer.get("accelerator", "auto")).lower()
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise NascliError(
+            f"trainer.accelerator={accelerator}: no CUDA device is visible to torch here "
+            "(torch.cuda.is_available() is False); use trainer=cpu"
+        )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise NascliError("trainer.accelerator=mps: no MPS device here; use trainer=cpu")
+
+
 def make_trainer(
     trainer: dict[str, Any],
     max_epochs: int,
@@ -32,6 +58,7 @@ def make_trainer(
             "trainer=ddp trains one-shot supernets only (nas search strategy=darts|gdas|pcdarts|"
             "spos|enas); train a child network on one device with trainer=gpu or trainer=cpu"
         )
+    check_trainer(trainer)
     kwargs = {k: v for k, v in trainer.items() if k != "channels_last"}
     kwargs.update(
         max_epochs=max_epochs,
@@ -115,6 +142,7 @@ class TrainEstimator(Estimator):
         self.prefilter, self.prefilter_proxy = prefilter, prefilter_proxy
         self.optimizer, self.scheduler = optimizer, scheduler
         self.trainer = dict(trainer or {"accelerator": "cpu", "devices": 1})
+        check_trainer(self.trainer)
 
     def check_objective(self, objective: str, objectives: list[str] | None) -> None:
         from nascli.core.errors import NascliError
