@@ -105,6 +105,36 @@ class OneShotModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         self.step_schedule()
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The random streams go into the checkpoint with the weights (GDAS's Gumbel noise,
+        SPOS's paths, dropout all draw from them), so that a resumed search draws what an
+        uninterrupted one would. Tensors and tuples of ints only: a weights_only load reads them."""
+        checkpoint["nascli_rng"] = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "module": self.rng.getstate(),  # SPOS's path sampler
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["nascli_rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        generator = getattr(self, "generator", None)
+        if isinstance(generator, torch.Generator):
+            checkpoint["nascli_rng"]["generator"] = generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("nascli_rng")
+        if not rng:  # a checkpoint written before the streams were saved
+            return
+        torch.set_rng_state(rng["torch"])
+        for stream, key in ((random, "python"), (self.rng, "module")):
+            if key in rng:
+                version, state, gauss = rng[key]
+                stream.setstate((version, tuple(state), gauss))
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        generator = getattr(self, "generator", None)
+        if "generator" in rng and isinstance(generator, torch.Generator):
+            generator.set_state(rng["generator"])
+
     def step_schedule(self) -> None:
         """Step the weights' learning-rate schedule once per epoch, at its end. The search's
         recorder calls it before writing the epoch's checkpoint, so that a resumed search starts

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from nascli.core import faults
 from nascli.core.files import UMASK, write_json_atomic, write_text_atomic
 from nascli.core.records import HISTORY
 
@@ -48,8 +49,14 @@ class RunDir:
         """Append one JSON line to `name` and fsync it."""
         if not self.writes:
             return
+        line = json.dumps(record, sort_keys=False) + "\n"
         with open(self.path / name, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=False) + "\n")
+            if name == HISTORY and faults.armed("history"):  # a torn line, then the power cut
+                f.write(line[: len(line) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+                faults.die()
+            f.write(line)
             f.flush()
             os.fsync(f.fileno())
 

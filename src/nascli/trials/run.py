@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from nascli.core import faults
 from nascli.core.config import instantiate
 from nascli.core.errors import NascliError
 from nascli.core.objectives import mnasnet_reward
@@ -103,4 +104,5 @@ def run_trial(
     if simulated is not None:  # a table lookup charges the recorded training time
         record["wall_seconds"], record["seconds"] = record["seconds"], round(simulated, 4)
     log.info("trial %d %s %s %s", trial, record["status"], arch, json.dumps(record["metrics"]))
+    faults.reached("trial")
     return record

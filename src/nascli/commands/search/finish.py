@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from nascli.core import faults
 from nascli.core.records import best_one
 from nascli.results.run_dir import BEST, SUMMARY, RunDir, git_commit, package_versions
 
@@ -75,6 +76,7 @@ def finish(
         "versions": package_versions(),
         "git": git_commit(),
     }
+    faults.reached("report")
     run.write_json(SUMMARY, summary)
     return summary
 

@@ -17,6 +17,7 @@ from rich.progress import (
 
 from nascli.commands.search.finish import epochs_done
 from nascli.commands.search.prepare import Search, answer_of
+from nascli.core import faults
 from nascli.core.records import best_one
 from nascli.hardware.constraints import SpaceExhausted
 from nascli.results.run_dir import STRATEGY_STATE
@@ -73,6 +74,7 @@ class Recorder:
         if tell:  # the strategy hears of each architecture once, at its first rung
             s.strategy.tell(record["arch"], answer)
             s.proposer.heard(record["arch"], answer)
+        faults.reached("state")
         s.run.write_json(
             STRATEGY_STATE,
             {
@@ -82,6 +84,7 @@ class Recorder:
             },
             compact=True,
         )
+        faults.reached("between")
         self.progress.update(self.task, advance=1, best=self._best())
         failures = sum(r["status"] == "failed" for r in s.history)
         max_failures = s.cfg.search.get("max_failures")

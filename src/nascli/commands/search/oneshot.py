@@ -25,6 +25,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nascli.core import faults
 from nascli.core.config import instantiate
 from nascli.core.errors import NascliError
 from nascli.core.records import read_history
@@ -53,6 +54,10 @@ class EpochRecorder(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        if batch_idx == 1:
+            faults.reached("batch")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: OneShotModule) -> None:  # type: ignore[override]
         epoch = trainer.current_epoch
@@ -123,6 +128,7 @@ class EpochRecorder(pl.Callback):
         trainer.save_checkpoint(path.with_suffix(".tmp"))
         if self.run.writes:
             os.replace(path.with_suffix(".tmp"), path)
+        faults.reached("checkpoint")
 
 
 def _trim(run: RunDir, name: str, keep: int, key: str) -> list[dict[str, Any]]:
