@@ -228,14 +228,12 @@ def test_inherit_brings_space_and_dataset_and_the_user_wins(tmp_path):
         {"space": "custom", "dataset": "cifar10", "strategy": "darts"},
         ["space.builder=my.mod:build", "dataset.root=/data", "search.trials=5", "seed=3"],
     )
-    got = inherit([f"arch={run}", "recipe.epochs=3"])
-    assert got[:4] == [
-        "space=custom",
-        "dataset=cifar10",
-        "space.builder=my.mod:build",
-        "dataset.root=/data",
-    ]
-    assert got[4:] == [f"arch={run}", "recipe.epochs=3"]
+    # The run's builder file is code: it is taken only when the user names it again.
+    with pytest.raises(NascliError, match="give space.builder=my.mod:build on the command line"):
+        inherit([f"arch={run}", "recipe.epochs=3"])
+    got = inherit([f"arch={run}", "recipe.epochs=3", "space.builder=my.mod:build"])
+    assert got[:3] == ["space=custom", "dataset=cifar10", "dataset.root=/data"]
+    assert got[3:] == [f"arch={run}", "recipe.epochs=3", "space.builder=my.mod:build"]
     # A key the user gives wins; a group switched to another option drops the run's keys.
     got = inherit([f"arch={run}", "dataset.root=/mine", "space=nb201"])
     assert "dataset=cifar10" in got and "dataset.root=/data" not in got

@@ -82,11 +82,16 @@ def main() -> None:
         argv = [f"action={argv[0]}", *argv[1:]]
     if command in ("train", "evaluate"):
         from nascli.cli.inherit import inherit
+        from nascli.core.errors import NascliError
 
-        if command == "train":
-            argv = inherit(argv, ("arch", "run", "resume"))
-        else:
-            argv = inherit(argv, ("run",), ("dataset",))
+        try:
+            if command == "train":
+                argv = inherit(argv, ("arch", "run", "resume"))
+            else:
+                argv = inherit(argv, ("run",), ("dataset",))
+        except NascliError as exc:
+            print(f"nas {command}: error: {exc}", file=sys.stderr)
+            sys.exit(2)
     sys.argv = [sys.argv[0], *(quote_arch(a) for a in argv)]
     if "NASCLI_TRACEBACK" not in os.environ:
         os.environ["NASCLI_TRACEBACK"] = "1" if os.environ.get("HYDRA_FULL_ERROR") == "1" else "0"

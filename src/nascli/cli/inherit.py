@@ -33,7 +33,10 @@ def run_overrides(folder: Path, groups: tuple[str, ...] = GROUPS) -> list[str]:
     hydra_yaml = hydra_dir / "hydra.yaml"
     if hydra_yaml.is_file():
         choices = OmegaConf.select(OmegaConf.load(hydra_yaml), "hydra.runtime.choices") or {}
-        out += [f"{g}={choices[g]}" for g in groups if choices.get(g)]
+        from nascli.results.inherited import group_choices
+
+        picked = {g: choices[g] for g in groups if choices.get(g)}
+        out += group_choices(picked, folder)
     overrides_yaml = hydra_dir / "overrides.yaml"
     if overrides_yaml.is_file():
         for line in OmegaConf.load(overrides_yaml) or []:
@@ -66,4 +69,9 @@ def inherit(
     # A group the user switched to another option drops the run's keys for it.
     switched = {g for g in groups if g in given and given[g] != run_choice.get(g)}
     inherited = [o for o in from_run if _key(o) not in given and _group(_key(o)) not in switched]
+    # The folder is data: it hands on group choices and values, never what is built, and
+    # a builder file only when the command line names the same file again.
+    from nascli.results.inherited import check_overrides
+
+    check_overrides(inherited, source / ".hydra" / "overrides.yaml")
     return [*inherited, *argv]

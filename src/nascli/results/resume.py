@@ -11,6 +11,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nascli.core.errors import NascliError
 from nascli.core.records import read_history
+from nascli.results.inherited import BUILDER, check_saved_config, compose_fresh, group_choices
 from nascli.results.run_dir import CONFIG
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,24 @@ def _rebase(node: Any, old: str, new: str) -> None:
             node[key] = new + value[len(old.rstrip("/")) :]
 
 
+def check_run_config(
+    cfg: DictConfig, choices: dict[str, Any], run: Path, config_name: str, overrides: list[str]
+) -> None:
+    """Refuse a saved config that builds what nascli's groups would not for its choices (see
+    nascli.results.inherited); a builder file only if this call names it again."""
+    given = [o.partition("=")[2].strip("'\"") for o in overrides if _override_key(o) == BUILDER]
+    fresh_overrides = group_choices(choices, run) + [f"{BUILDER}={g}" for g in given[-1:]]
+    try:
+        fresh = compose_fresh(config_name, fresh_overrides)
+    except Exception as exc:  # a choice nascli's groups do not have
+        raise NascliError(
+            f"resume={run}: its group choices ({' '.join(fresh_overrides)}) do not compose here "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
+    also = f"space={choices['space']} " if choices.get("space") else ""
+    check_saved_config(cfg, fresh, run / CONFIG, given[-1] if given else None, also)
+
+
 def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resumed:
     """The config, choices and history of run `resume`, with the budget overrides of this call."""
     run = Path(resume).expanduser()
@@ -59,17 +78,6 @@ def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resum
         raise NascliError(
             f"resume={resume} has no {CONFIG} or .hydra/hydra.yaml; it is not a nascli search run directory"
         )
-    changed = [
-        o
-        for o in overrides
-        if _override_key(o) not in ("resume", *RESUMABLE_KEYS)
-        and not _override_key(o).startswith(("hydra.", "executor."))
-    ]
-    if changed:
-        raise NascliError(
-            f"resume={resume} continues that search with its own config; drop '{changed[0]}' "
-            f"(only {', '.join(RESUMABLE_KEYS)} may change)"
-        )
     try:
         cfg = OmegaConf.load(run / CONFIG)
         hydra_record = OmegaConf.load(run / ".hydra" / "hydra.yaml")
@@ -78,8 +86,24 @@ def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resum
         raise NascliError(
             f"resume={resume}: cannot read its {CONFIG} or .hydra/hydra.yaml ({exc}); it cannot be resumed"
         ) from exc
-    if cfg.get("search") is None or cfg.get("strategy") is None:
+    if cfg.get("search") is None or cfg.get("strategy") is None or cfg.get("space") is None:
         raise NascliError(f"resume={resume}: {CONFIG} is not the config of a search")
+    # A run whose space runs a builder file is resumed only with that file named again, which
+    # needs its space group chosen again too (`space=custom space.builder=<file>`).
+    same_space = f"space={choices.get('space')}"
+    changed = [
+        o
+        for o in overrides
+        if _override_key(o) not in ("resume", BUILDER, *RESUMABLE_KEYS)
+        and not _override_key(o).startswith(("hydra.", "executor."))
+        and o != same_space
+    ]
+    if changed:
+        raise NascliError(
+            f"resume={resume} continues that search with its own config; drop '{changed[0]}' "
+            f"(only {', '.join(RESUMABLE_KEYS)} may change)"
+        )
+    check_run_config(cfg, choices, run, "search", overrides)
     for key in RESUMABLE_KEYS:
         if any(_override_key(o).split(".")[0] == key or _override_key(o) == key for o in overrides):
             OmegaConf.update(cfg, key, OmegaConf.select(current, key), merge=False, force_add=True)

@@ -27,6 +27,7 @@ from nascli.data.loader import Augment
 from nascli.estimators.train import make_trainer
 from nascli.lit.classifier import Classifier
 from nascli.results import export
+from nascli.results.resume import check_run_config
 from nascli.results.run_dir import (
     BEST,
     CONFIG,
@@ -136,6 +137,12 @@ def _resumed_config(cfg: DictConfig, run: RunDir) -> DictConfig:
             "interrupted `nas train` (it must have finished one epoch)"
         )
     saved = OmegaConf.load(saved_path)
+    hydra_yaml = run.path / ".hydra" / "hydra.yaml"
+    if not hydra_yaml.is_file():
+        raise NascliError(f"resume={cfg.resume} has no .hydra/hydra.yaml; it cannot be resumed")
+    choices = OmegaConf.select(OmegaConf.load(hydra_yaml), "hydra.runtime.choices") or {}
+    overrides = list(HydraConfig.get().overrides.task)
+    check_run_config(saved, dict(choices), run.path, "train", overrides)
     saved.resume, saved.format = cfg.resume, cfg.format
     log.info("resuming %s from %s", run.path, LAST_CKPT)
     return saved
