@@ -733,6 +733,11 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
         )
     has_test = any(r.metrics.get("test_acc") is not None for r in rows)
     metric = str(cfg.metric or ("test_acc" if has_test else "val_acc"))
+    if cfg.metric is not None and all(r.metrics.get(metric) is None for r in rows):
+        known = sorted({k for r in rows for k, v in r.metrics.items() if v is not None})
+        raise NascliError(
+            f"metric={metric} is in none of these runs; choose from: {', '.join(known)}"
+        )
     columns = [
         c
         for c in (*METRICS, "ensemble_test_acc")
