@@ -116,6 +116,7 @@ ROWS = [
     (["search", "search.workers=0"], "search.workers", EARLY),
     (["search", "search.workers=abc"], "search.workers", EARLY),
     (["search", "search.worker_threads=0"], "search.worker_threads", EARLY),
+    (["search", "trainer.threads=0"], "trainer.threads", EARLY),
     (["search", "+trainer.foo=1"], "trainer.foo", LATE),
     (["search", "estimator=table", "+strategy.foo=1"], "strategy.foo", LATE),
     (["search", "search.objective=nope"], "search.objective", LATE),

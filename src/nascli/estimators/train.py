@@ -10,9 +10,13 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from nascli.core.cpus import threads_per_process
 from nascli.data.module import ImageDataModule
 from nascli.estimators.base import Estimator
 from nascli.lit.classifier import Classifier
+
+# Keys of the trainer group that nascli reads itself; the rest are Lightning Trainer arguments.
+NASCLI_KEYS = ("channels_last", "threads")
 
 
 def check_trainer(trainer: dict[str, Any]) -> None:
@@ -26,7 +30,7 @@ def check_trainer(trainer: dict[str, Any]) -> None:
 
     takes = inspect.signature(pl.Trainer.__init__).parameters
     for key in trainer:
-        if key != "channels_last" and key not in takes:
+        if key not in NASCLI_KEYS and key not in takes:
             raise NascliError(
                 f"trainer.{key} is not an argument of Lightning's Trainer; remove it, or see "
                 "https://lightning.ai/docs/pytorch/stable/common/trainer.html for the ones it takes"
@@ -59,7 +63,10 @@ def make_trainer(
             "spos|enas); train a child network on one device with trainer=gpu or trainer=cpu"
         )
     check_trainer(trainer)
-    kwargs = {k: v for k, v in trainer.items() if k != "channels_last"}
+    # Every process that trains (a search, a worker, a Ray actor, a sweep job, nas train) sets
+    # its torch threads here: trainer.threads, or the CPUs this process may use.
+    torch.set_num_threads(threads_per_process(trainer.get("threads")))
+    kwargs = {k: v for k, v in trainer.items() if k not in NASCLI_KEYS}
     kwargs.update(
         max_epochs=max_epochs,
         logger=logger if logger is not None else False,

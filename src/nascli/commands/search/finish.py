@@ -71,6 +71,8 @@ def finish(
         "seed": cfg.seed,
         "run_dir": str(run.path),
         "resumed": bool(cfg.get("resume")),
+        # torch threads per training process (trainer.threads, resolved when the search began)
+        "threads": OmegaConf.select(cfg, "trainer.threads", default=None),
         "best": best,
         **(extra or {}),
         "versions": package_versions(),

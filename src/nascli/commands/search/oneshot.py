@@ -23,10 +23,11 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nascli.core import faults
 from nascli.core.config import instantiate
+from nascli.core.cpus import available_cpus, threads_per_process
 from nascli.core.errors import NascliError
 from nascli.core.records import read_history
 from nascli.estimators.train import make_trainer
@@ -220,6 +221,9 @@ def _trainer(cfg, run: RunDir, strategy, recorder, loader, space_name: str):
     logger = None
     if cfg.logger.get("_target_") and run.writes:
         logger = instantiate(cfg.logger, "logger", version="supernet")
+    with open_dict(cfg.trainer):  # resolved once, for the summary (make_trainer applies it)
+        cfg.trainer.threads = threads_per_process(cfg.trainer.get("threads"))
+    log.info("torch threads: %d (%d CPUs available)", cfg.trainer.threads, available_cpus())
     trainer = make_trainer(
         OmegaConf.to_container(cfg.trainer, resolve=True),
         strategy.epochs,

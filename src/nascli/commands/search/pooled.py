@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from nascli.commands.search.loop import Recorder
-from nascli.commands.search.prepare import Search
+from nascli.commands.search.prepare import Search, worker_threads
 from nascli.hardware.constraints import SpaceExhausted
 from nascli.trials.run import dead_worker_record
 
@@ -24,7 +24,7 @@ def run_parallel(search: Search, recorder: Recorder) -> tuple[str, str | None]:
     proposed and recorded as they finish, so the history may list them out of order."""
     s = search
     container = OmegaConf.to_container(s.cfg, resolve=True)
-    threads = int(s.cfg.search.get("worker_threads") or 1)
+    threads = worker_threads(s.cfg)
     trials = s.cfg.search.trials
     pool = s.make_pool(container, s.workers, threads)
     running: dict[Any, int] = {}

@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nascli.core.config import instantiate
+from nascli.core.cpus import available_cpus, threads_per_process
 from nascli.core.errors import NascliError
 from nascli.core.targets import check_target, identity
 from nascli.data.graphs import BenchmarkGraph
@@ -108,6 +109,11 @@ class Search:
         return time.perf_counter() - self.started
 
 
+def worker_threads(cfg: DictConfig) -> int:
+    """Torch threads of each worker: search.worker_threads, else trainer.threads (resolved)."""
+    return int(cfg.search.get("worker_threads") or cfg.trainer.get("threads") or 1)
+
+
 def build_search(
     cfg: DictConfig, run: RunDir, history: list[dict[str, Any]], space_name: str
 ) -> Search:
@@ -116,12 +122,25 @@ def build_search(
     data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=cfg.estimator.batch_size)
     data.setup()
     strategy = instantiate(cfg.strategy, "strategy", space=space, seed=cfg.seed)
+    # The torch threads of each process that trains (this one, or each worker), resolved once
+    # here so that workers and Ray actors get the number through the config they are sent.
+    workers = int(cfg.search.get("workers") or 1)
+    with open_dict(cfg.trainer):
+        cfg.trainer.threads = threads_per_process(cfg.trainer.get("threads"), workers)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     estimator = instantiate(cfg.estimator, "estimator", trainer=trainer_cfg)
     if estimator.provides_cost:
         # Nothing is trained here: torch runs only a strategy's controller, which a second
         # thread does not speed up and, on a busy machine, slows many times over.
-        torch.set_num_threads(1)
+        with open_dict(cfg.trainer):
+            cfg.trainer.threads = 1
+    torch.set_num_threads(int(cfg.trainer.threads))
+    log.info(
+        "torch threads: %d per training process (%d CPUs available to this process, %d workers)",
+        cfg.trainer.threads,
+        available_cpus(),
+        workers,
+    )
     hardware = instantiate(cfg.hardware, "hardware")
     log.info(
         "run dir %s; data %s; input %s, %d classes",
@@ -243,9 +262,7 @@ def executor(cfg: DictConfig, estimator: Estimator, strategy: Any) -> tuple[Any,
             "proposal; set search.workers=1 (and executor=local)"
         )
     if pooled:  # executor=ray: connect before any trial
-        make_pool.func.prepare(
-            workers, int(cfg.search.get("worker_threads") or 1), **make_pool.keywords
-        )
+        make_pool.func.prepare(workers, worker_threads(cfg), **make_pool.keywords)
     return make_pool, workers, pooled
 
 
