@@ -1,5 +1,5 @@
-"""Seconds of a small digits search (3 trials of 2 epochs, one worker) with 1 and with 2 torch
-threads, on an idle machine and beside a competing busy process (one per CPU but one), median of
+"""Seconds of a small digits search (3 trials of 2 epochs, one worker) with 1, 2 and all available
+torch threads, on an idle machine and beside a competing busy process (one per CPU but one), median of
 --repeats runs; the ratio says what `trainer.threads` is worth. OMP_NUM_THREADS is removed so
 that `trainer.threads` alone decides.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 from nascli.core import cpus
 
@@ -27,9 +26,7 @@ def test_threads_follow_the_request_the_environment_then_the_cpus(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert cpus.threads_per_process(None, processes=4) == 2
     monkeypatch.delenv("OMP_NUM_THREADS")
-    available = len(os.sched_getaffinity(0))
-    assert cpus.available_cpus() <= available
-    assert cpus.threads_per_process(None) == cpus.available_cpus()
+    assert cpus.threads_per_process(None) == cpus.available_cpus() >= 1
     assert cpus.threads_per_process(None, processes=10_000) == 1  # never zero
 
 

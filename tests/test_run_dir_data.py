@@ -87,6 +87,31 @@ def test_resume_runs_a_runs_builder_only_when_named_again(nas, tmp_path, finishe
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(
+    "space",
+    [
+        # the builder reaches the constructor positionally, with no `builder` key to check
+        {"_target_": "nascli.spaces.custom.CustomSpace", "_args_": ["<payload>"]},
+        # an interpolation that would create a node naming a target when resolved
+        "${oc.create:'{_target_: nascli.spaces.custom.CustomSpace, builder: <payload>}'}",
+    ],
+    ids=["args", "interpolation"],
+)
+def test_resume_refuses_specials_and_interpolations(nas, tmp_path, finished, space):
+    run = _copy(finished, tmp_path)
+    builder, marker = _payload(tmp_path)
+    spelled = yaml.safe_load(yaml.safe_dump(space).replace("<payload>", builder))
+    _edit(run / "config.yaml", lambda c: c.update(space=spelled))
+    _edit(
+        run / ".hydra" / "hydra.yaml",
+        lambda h: h["hydra"]["runtime"]["choices"].update(space="custom"),
+    )
+    out = nas("search", f"resume={run}", "search.trials=3")
+    assert out.returncode == 2 and "config.yaml" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not marker.exists()
+
+
 def test_resume_refuses_a_choice_that_is_not_an_option_name(nas, tmp_path, finished):
     run = _copy(finished, tmp_path)
     _edit(
@@ -100,16 +125,22 @@ def test_resume_refuses_a_choice_that_is_not_an_option_name(nas, tmp_path, finis
 @pytest.mark.parametrize(
     "override",
     [
-        "space._target_=nascli.spaces.custom.CustomSpace",
-        "+space.extra={_target_:nascli.spaces.custom.CustomSpace}",
-        "+space.builder=<payload>",
+        "space.builder=<payload>",
+        "+space.extra={_target_:nascli.spaces.custom.CustomSpace,builder:'<payload>'}",
+        "space.builder=${oc.env:HOME}/<payload>",
     ],
 )
 def test_train_from_a_run_takes_its_values_not_its_targets(nas, tmp_path, finished, override):
+    """The run says space=custom and hands on a builder: without the guard, `nas train` would
+    build the custom space and run the payload."""
     run = _copy(finished, tmp_path)
     builder, marker = _payload(tmp_path)
+    _edit(
+        run / ".hydra" / "hydra.yaml",
+        lambda h: h["hydra"]["runtime"]["choices"].update(space="custom"),
+    )
     overrides = run / ".hydra" / "overrides.yaml"
-    lines = yaml.safe_load(overrides.read_text())
+    lines = [o for o in yaml.safe_load(overrides.read_text()) if not o.startswith("space")]
     overrides.write_text(yaml.safe_dump([*lines, override.replace("<payload>", builder)]))
     out = nas("train", f"arch={run}", "recipe.epochs=1", "logger=none")
     assert out.returncode == 2 and "overrides.yaml" in out.stderr, out.stderr

@@ -71,7 +71,7 @@ def instantiate(node: DictConfig, where: str, **kwargs: Any) -> Any:
         unexpected = re.search(
             r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'", str(exc)
         )
-        if unexpected:  # a `+key` the constructor does not take
+        if unexpected and f"{where}.{unexpected.group(2)}" in _added_keys():  # a `+key` it lacks
             cls, key = unexpected.groups()
             raise NascliError(f"{where}.{key} is not an argument of {cls}; remove it") from None
         raise

@@ -32,7 +32,7 @@ def armed(point: str) -> bool:
     if name != point:
         return False
     _counts[point] = _counts.get(point, 0) + 1
-    return _counts[point] == int(nth or 1)
+    return _counts[point] == (int(nth) if nth.isdigit() else 1)
 
 
 def die() -> None:

@@ -19,9 +19,10 @@ from nascli.lit.classifier import Classifier
 NASCLI_KEYS = ("channels_last", "threads")
 
 
-def check_trainer(trainer: dict[str, Any]) -> None:
+def check_trainer(trainer: dict[str, Any], devices: bool = True) -> None:
     """Refuse, before anything trains, a `trainer` group Lightning would refuse on every trial:
-    a key its Trainer does not take, or an accelerator this machine does not have."""
+    a key its Trainer does not take, or (`devices`) an accelerator this machine does not have
+    (not checked where trials run elsewhere: Ray actors may have GPUs that the driver lacks)."""
     import inspect
 
     import torch
@@ -35,6 +36,8 @@ def check_trainer(trainer: dict[str, Any]) -> None:
                 f"trainer.{key} is not an argument of Lightning's Trainer; remove it, or see "
                 "https://lightning.ai/docs/pytorch/stable/common/trainer.html for the ones it takes"
             )
+    if not devices:
+        return
     accelerator = str(trainer.get("accelerator", "auto")).lower()
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise NascliError(
@@ -149,7 +152,7 @@ class TrainEstimator(Estimator):
         self.prefilter, self.prefilter_proxy = prefilter, prefilter_proxy
         self.optimizer, self.scheduler = optimizer, scheduler
         self.trainer = dict(trainer or {"accelerator": "cpu", "devices": 1})
-        check_trainer(self.trainer)
+        check_trainer(self.trainer, devices=False)  # the devices: where trials run (build_search)
 
     def check_objective(self, objective: str, objectives: list[str] | None) -> None:
         from nascli.core.errors import NascliError

@@ -129,8 +129,9 @@ class OneShotModule(pl.LightningModule):
             if key in rng:
                 version, state, gauss = rng[key]
                 stream.setstate((version, tuple(state), gauss))
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        if "cuda" in rng and torch.cuda.is_available():  # as many devices as both runs have
+            for device, state in enumerate(rng["cuda"][: torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(state, device)
         generator = getattr(self, "generator", None)
         if "generator" in rng and isinstance(generator, torch.Generator):
             generator.set_state(rng["generator"])

@@ -5,11 +5,12 @@ something people copy and share, so its files may have been written by someone e
 config's *values* are taken as they are (the constructors check them); what it may never do is
 choose what gets built. So:
 
-- every `_target_` in a saved config must be the one nascli's own config groups produce for the
-  same group choices (a fresh composition of the command); one that differs, or one where the
-  groups build nothing, is refused naming the file and the key;
-- overrides a run hands on (its `.hydra/overrides.yaml`) may set values only, not `_target_`,
-  `_partial_`, `_args_` or nested configs that name a target;
+- every `_target_` (and `_args_`, `_partial_`, ...) in a saved config must be the one nascli's
+  own config groups produce for the same group choices (a fresh composition of the command); one
+  that differs, or one where the groups have none, is refused naming the file and the key; a
+  saved config is written resolved, so an interpolation in it is refused too;
+- overrides a run hands on (its `.hydra/overrides.yaml`) may set plain values only, not special
+  keys, nested configs that name one, or interpolations;
 - a space that runs the user's own Python file (`space.builder`) is taken from a run folder only
   when the same builder is given on the command line again.
 """
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from nascli.core.errors import NascliError
 from nascli.core.paths import config_dir
@@ -32,19 +33,31 @@ BUILDER = "space.builder"
 _CHOICE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-def targets(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """(path of the node, its `_target_`) for every node below `node`, without resolving."""
-    if isinstance(node, DictConfig):
-        items = [(str(k), node._get_node(k)) for k in node]
-        if "_target_" in node:
-            yield path.rstrip("."), node._get_node("_target_")._value()
-    elif isinstance(node, ListConfig):
-        items = [(str(i), node._get_node(i)) for i in range(len(node))]
+def specials(node: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(path of the node, special key, its value) for every Hydra special key below `node`."""
+    if isinstance(node, dict):
+        for key in SPECIAL:
+            if key in node:
+                yield path.rstrip("."), key, node[key]
+        items = list(node.items())
+    elif isinstance(node, list):
+        items = list(enumerate(node))
     else:
         return
     for key, child in items:
-        if isinstance(child, DictConfig | ListConfig) and not child._is_interpolation():
-            yield from targets(child, f"{path}{key}.")
+        yield from specials(child, f"{path}{key}.")
+
+
+def _interpolations(node: Any, path: str = "") -> Iterator[str]:
+    """Paths of string values below `node` that OmegaConf would interpolate (`${...}`)."""
+    if isinstance(node, dict):
+        for key, child in node.items():
+            yield from _interpolations(child, f"{path}{key}.")
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _interpolations(child, f"{path}{i}.")
+    elif isinstance(node, str) and "${" in node:
+        yield path.rstrip(".")
 
 
 def group_choices(choices: dict[str, Any], source: Path) -> list[str]:
@@ -80,18 +93,24 @@ def check_saved_config(
     saved: DictConfig, fresh: DictConfig, where: Path, builder_given: str | None, also: str = ""
 ) -> None:
     """Refuse `saved` (a run's config.yaml at `where`) if it would build anything the fresh
-    composition does not, or run a builder file the command line did not name again."""
-    built = dict(targets(fresh))
-    for path, target in targets(saved):
-        if path.split(".")[0] == "hydra":
-            continue
-        expected = built.get(path)
-        if target != expected:
-            what = (
-                f"nascli's config builds {expected} there" if expected else "nothing is built there"
-            )
+    composition does not, or run a builder file the command line did not name again.
+
+    config.yaml is written resolved, so an interpolation in it (which could create a node that
+    names a target when resolved) is refused outright; every special key (`_target_`,
+    `_args_`, `_partial_`, ...) must be one the fresh composition has, with the same value."""
+    raw = OmegaConf.to_container(saved, resolve=False)
+    for path in _interpolations(raw):
+        raise NascliError(
+            f"{where}: {path} is an interpolation; a run's config.yaml is written resolved, so "
+            "this one was edited (a run directory holds values only)"
+        )
+    built = {(p, k): v for p, k, v in specials(OmegaConf.to_container(fresh, resolve=False))}
+    for path, key, value in specials(raw):
+        expected = built.get((path, key), "__none__")
+        if value != expected:
+            what = f"nascli's config has {expected}" if expected != "__none__" else "it has none"
             raise NascliError(
-                f"{where}: {path}._target_={str(target)[:120]} differs from this command's config "
+                f"{where}: {path}.{key}={str(value)[:120]} differs from this command's config "
                 f"({what}); a run directory cannot choose what is built"
             )
     builder = OmegaConf.select(saved, BUILDER, default=None)
@@ -109,14 +128,16 @@ def check_builder(builder: str, given: str | None, where: Path, also: str = "") 
 
 
 def check_overrides(overrides: list[str], where: Path) -> None:
-    """Refuse overrides handed on by a run folder that set more than values."""
+    """Refuse overrides handed on by a run folder that set more than plain values: a special
+    key, a nested config naming one, or an interpolation (which could resolve to one)."""
     for override in overrides:
         key, _, value = override.partition("=")
         bare = key.lstrip("+~").split("@")[0]
-        if any(part in SPECIAL for part in bare.split(".")) or any(s in value for s in SPECIAL):
+        nested = "{" in value and any(s in value for s in SPECIAL)
+        if any(part in SPECIAL for part in bare.split(".")) or nested or "${" in value:
             raise NascliError(
                 f"{where}: '{override[:120]}' sets what is built; a run directory hands on "
-                "values only"
+                "plain values only"
             )
         if bare == BUILDER:
             check_builder(value.strip("'\""), None, where)

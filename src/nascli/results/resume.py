@@ -23,6 +23,7 @@ RESUMABLE_KEYS = (
     "search.max_failures",
     "search.workers",
     "search.worker_threads",
+    "trainer.threads",
     "executor",
     "format",
 )
@@ -55,7 +56,15 @@ def check_run_config(
     """Refuse a saved config that builds what nascli's groups would not for its choices (see
     nascli.results.inherited); a builder file only if this call names it again."""
     given = [o.partition("=")[2].strip("'\"") for o in overrides if _override_key(o) == BUILDER]
-    fresh_overrides = group_choices(choices, run) + [f"{BUILDER}={g}" for g in given[-1:]]
+    repeated = [
+        o
+        for o in overrides
+        if _override_key(o) not in ("resume", BUILDER, *RESUMABLE_KEYS)
+        and not _override_key(o).startswith(("hydra.", "executor."))
+    ]
+    keys = {_override_key(o) for o in repeated}
+    fresh_overrides = [o for o in group_choices(choices, run) if _override_key(o) not in keys]
+    fresh_overrides += repeated + [f"{BUILDER}={g}" for g in given[-1:]]
     try:
         fresh = compose_fresh(config_name, fresh_overrides)
     except Exception as exc:  # a choice nascli's groups do not have
@@ -91,12 +100,19 @@ def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resum
     # A run whose space runs a builder file is resumed only with that file named again, which
     # needs its space group chosen again too (`space=custom space.builder=<file>`).
     same_space = f"space={choices.get('space')}"
+    # The run's own command line, repeated word for word, is the user's again (a `_target_` or
+    # `+group=option` it set is then trusted, as it was when the run began).
+    try:
+        own = [str(o) for o in OmegaConf.load(run / ".hydra" / "overrides.yaml") or []]
+    except Exception:  # noqa: BLE001 - a missing or damaged record: nothing may be repeated
+        own = []
     changed = [
         o
         for o in overrides
         if _override_key(o) not in ("resume", BUILDER, *RESUMABLE_KEYS)
         and not _override_key(o).startswith(("hydra.", "executor."))
         and o != same_space
+        and o not in own
     ]
     if changed:
         raise NascliError(

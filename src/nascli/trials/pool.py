@@ -35,6 +35,8 @@ def worker_parts(
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     logging.getLogger("lightning_fabric").setLevel(logging.WARNING)
     cfg = OmegaConf.create(container)
+    if threads and cfg.get("trainer") is not None:  # make_trainer applies trainer.threads
+        cfg.trainer.threads = threads
     if slot is not None:
         take_gpu(cfg, slot, gpus)
     data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=cfg.estimator.batch_size)

@@ -176,6 +176,10 @@ def build_search(
     for record in history:  # a resumed search: what the estimator heard before
         estimator.heard(record)
     make_pool, workers, pooled = executor(cfg, estimator, strategy)
+    if not make_pool.func.remote and not estimator.provides_cost:
+        from nascli.estimators.train import check_trainer
+
+        check_trainer(trainer_cfg)  # trials train on this machine: it must have the device
     estimator.prepare(space, data, cfg.seed, run.path)
     next_arch = make_next_arch(cfg, proposer, space, data, estimator)
     restore_strategy(strategy, next_arch, run, history, proposer)
