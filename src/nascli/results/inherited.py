@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nascli.core.errors import NascliError
 from nascli.core.paths import config_dir
@@ -46,6 +46,26 @@ def specials(node: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
         return
     for key, child in items:
         yield from specials(child, f"{path}{key}.")
+
+
+def _resolved(node: Any) -> Any:
+    """`node` as plain containers, each interpolation resolved where it can be (`${predictor}`
+    is a whole config group; one that cannot resolve here is left as None: it is a value)."""
+    if isinstance(node, DictConfig | ListConfig):
+        keys = list(node.keys()) if isinstance(node, DictConfig) else range(len(node))
+        out = {} if isinstance(node, DictConfig) else []
+        for key in keys:
+            try:
+                child = node[key]
+            except Exception:  # noqa: BLE001 - e.g. a ${hydra:...} value outside a run
+                child = None
+            value = _resolved(child)
+            if isinstance(out, dict):
+                out[str(key)] = value
+            else:
+                out.append(value)
+        return out
+    return node
 
 
 def _interpolations(node: Any, path: str = "") -> Iterator[str]:
@@ -104,7 +124,7 @@ def check_saved_config(
             f"{where}: {path} is an interpolation; a run's config.yaml is written resolved, so "
             "this one was edited (a run directory holds values only)"
         )
-    built = {(p, k): v for p, k, v in specials(OmegaConf.to_container(fresh, resolve=False))}
+    built = {(p, k): v for p, k, v in specials(_resolved(fresh))}
     for path, key, value in specials(raw):
         expected = built.get((path, key), "__none__")
         if value != expected:
