@@ -50,18 +50,22 @@ def _rebase(node: Any, old: str, new: str) -> None:
             node[key] = new + value[len(old.rstrip("/")) :]
 
 
+def _fixed(override: str) -> bool:
+    """Whether `override` sets something a resume may not change (its budgets, workers, threads,
+    format, Hydra's own keys and the builder named again may change)."""
+    key = _override_key(override)
+    return key not in ("resume", BUILDER, *RESUMABLE_KEYS) and not key.startswith(
+        ("hydra.", "executor.")
+    )
+
+
 def check_run_config(
     cfg: DictConfig, choices: dict[str, Any], run: Path, config_name: str, overrides: list[str]
 ) -> None:
     """Refuse a saved config that builds what nascli's groups would not for its choices (see
     nascli.results.inherited); a builder file only if this call names it again."""
     given = [o.partition("=")[2].strip("'\"") for o in overrides if _override_key(o) == BUILDER]
-    repeated = [
-        o
-        for o in overrides
-        if _override_key(o) not in ("resume", BUILDER, *RESUMABLE_KEYS)
-        and not _override_key(o).startswith(("hydra.", "executor."))
-    ]
+    repeated = [o for o in overrides if _fixed(o)]
     keys = {_override_key(o) for o in repeated}
     fresh_overrides = [o for o in group_choices(choices, run) if _override_key(o) not in keys]
     fresh_overrides += repeated + [f"{BUILDER}={g}" for g in given[-1:]]
@@ -106,14 +110,7 @@ def load_resume(resume: str, current: DictConfig, overrides: list[str]) -> Resum
         own = [str(o) for o in OmegaConf.load(run / ".hydra" / "overrides.yaml") or []]
     except Exception:  # noqa: BLE001 - a missing or damaged record: nothing may be repeated
         own = []
-    changed = [
-        o
-        for o in overrides
-        if _override_key(o) not in ("resume", BUILDER, *RESUMABLE_KEYS)
-        and not _override_key(o).startswith(("hydra.", "executor."))
-        and o != same_space
-        and o not in own
-    ]
+    changed = [o for o in overrides if _fixed(o) and o != same_space and o not in own]
     if changed:
         raise NascliError(
             f"resume={resume} continues that search with its own config; drop '{changed[0]}' "
