@@ -159,3 +159,12 @@ def test_a_custom_space_run_resumes_with_its_builder_named_again(nas, tmp_path):
                 f"space.builder={BUILDER}")  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert len((run / "history.jsonl").read_text().splitlines()) == 2
+
+
+def test_resume_accepts_the_runs_own_overrides_repeated_and_nothing_else(nas, tmp_path, finished):
+    run = _copy(finished, tmp_path)
+    refused = nas("search", f"resume={run}", "search.trials=3", "strategy=random")
+    assert_one_line_error(refused, "drop 'strategy=random'")
+    again = nas("search", f"resume={run}", "search.trials=3", "strategy=evolution")
+    assert again.returncode == 0, again.stderr
+    assert len((run / "history.jsonl").read_text().splitlines()) == 3
