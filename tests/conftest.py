@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 NAS = str(Path(sys.executable).parent / "nas")
 # Small settings that keep a CLI search to a few seconds.
 TINY = ["search.trials=2", "estimator.epochs=1", "logger=none"]
+
+
+# A run's own status line on stderr (anything of `nas <command>: ` but a refusal).
+STATUS = re.compile(r"^nas \w+: (?!error: )")
 
 
 def run_nas(
@@ -31,9 +36,10 @@ def run_nas(
 
 
 def assert_one_line_error(out: subprocess.CompletedProcess, named: str) -> None:
-    """Bad input: exit status 2 and one line on stderr that names `named` (the key or path)."""
+    """Bad input: exit status 2 and one error line on stderr that names `named` (the key or path),
+    after the run's own status lines (`nas search: running ...`) where it got that far."""
     assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
+    lines = [line for line in out.stderr.strip().splitlines() if not STATUS.match(line)]
     assert len(lines) == 1 and named in lines[0], out.stderr
 
 

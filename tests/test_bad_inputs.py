@@ -1,5 +1,5 @@
-"""One table of bad inputs across the commands. Each must end with exit status 2 and one line on
-stderr that names the key or file, with no traceback, and leave an existing run directory as it
+"""One table of bad inputs across the commands. Each must end with exit status 2 and one error line
+on stderr (after the run's status lines, where it got that far) that names the key or file, with no traceback, and leave an existing run directory as it
 was. Those that can be checked before torch loads must be (asserted as "torch was not
 imported", with `python -X importtime`, never as a time)."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_nas
+from tests.conftest import STATUS, run_nas
 
 EARLY, LATE = True, False
 RUN = "<run>"  # stands for an existing, finished search run directory
@@ -85,6 +85,13 @@ ROWS = [
     (["search", "space=macro", "space.layers=0"], "space.layers", EARLY),
     (["search", "space=macro", "space.channels=0"], "space.channels", EARLY),
     (["search", "space=custom"], "space.builder", EARLY),
+    (["search", "space=custom", "space.builder=nope"], "space.builder", EARLY),
+    (["search", "space=custom", "space.builder=/nonexistent.py:build"], "space.builder", EARLY),
+    (["search", "strategy=darts", "strategy.epochs=2", "strategy.warmup_epochs=2"],
+     "strategy.warmup_epochs", EARLY),
+    (["search", "strategy=pcdarts", "strategy.epochs=3"], "strategy.warmup_epochs", EARLY),
+    (["search", "strategy=bananas", "strategy.pool=0"], "strategy.pool", EARLY),
+    (["search", "strategy=bo", "strategy.candidates=0"], "strategy.candidates", EARLY),
     (["search", "strategy=darts", "strategy.epochs=0"], "strategy.epochs", EARLY),
     (["search", "strategy=darts", "strategy.batch_size=0"], "strategy.batch_size", EARLY),
     (["search", "strategy=darts", "strategy.max_skip=-1"], "strategy.max_skip", EARLY),
@@ -104,12 +111,12 @@ ROWS = [
     ),  # fmt: skip
     (["search", "space=nbgraph", "space.ops=[gat,gcn]"], "space.ops", LATE),
     (["search", "strategy=progressive"], "space=darts", LATE),
-    (["search", "strategy=bananas", "strategy.acquisition=pi"], "strategy.acquisition", LATE),
-    (["search", "strategy=bananas", "strategy.candidates=grid"], "strategy.candidates", LATE),
-    (["search", "strategy=bananas", "strategy.initial=1"], "strategy.initial", LATE),
-    (["search", "strategy=bo", "strategy.sampler=nope"], "strategy.sampler", LATE),
-    (["search", "estimator.lce={epochs:1}"], "estimator.lce.epochs", LATE),
-    (["search", "estimator.lce={epochs:2,margin:-1}"], "estimator.lce.margin", LATE),
+    (["search", "strategy=bananas", "strategy.acquisition=pi"], "strategy.acquisition", EARLY),
+    (["search", "strategy=bananas", "strategy.candidates=grid"], "strategy.candidates", EARLY),
+    (["search", "strategy=bananas", "strategy.initial=1"], "strategy.initial", EARLY),
+    (["search", "strategy=bo", "strategy.sampler=nope"], "strategy.sampler", EARLY),
+    (["search", "estimator.lce={epochs:1}"], "estimator.lce.epochs", EARLY),
+    (["search", "estimator.lce={epochs:2,margin:-1}"], "estimator.lce.margin", EARLY),
     (["search", "estimator.lce={epochs:2}", "search.objective=val_loss"], "estimator.lce", LATE),
     (["search", "space=nbgraph", "dataset=cora", "estimator=nbgraph", "constraints.max_flops=9"],
      "constraints.max_flops", LATE),
@@ -173,12 +180,12 @@ ROWS = [
     ),  # fmt: skip
     (["predict", "test_size=30000"], "test_size", LATE),
     (["predict", "space=nb201", "dataset=digits", "estimator=train"], "estimator=nbgraph", LATE),
-    (["hw", "hw.samples=1"], "hw.samples", EARLY),
-    (["hw", "hw.patience=0"], "hw.patience", EARLY),
-    (["hw", "hw.passes=0"], "hw.passes", EARLY),
-    (["hw", "hw.probe_every=-1"], "hw.probe_every", EARLY),
-    (["bench", "bench.limit=0"], "bench.limit", EARLY),
-    (["bench", "bench.workers=0"], "bench.workers", EARLY),
+    (["hw", "profile", "hw.samples=1"], "hw.samples", EARLY),
+    (["hw", "profile", "hw.patience=0"], "hw.patience", EARLY),
+    (["hw", "profile", "hw.passes=0"], "hw.passes", EARLY),
+    (["hw", "profile", "hw.probe_every=-1"], "hw.probe_every", EARLY),
+    (["bench", "build", "bench.limit=0"], "bench.limit", EARLY),
+    (["bench", "build", "bench.workers=0"], "bench.workers", EARLY),
 ]
 # fmt: on
 
@@ -220,7 +227,12 @@ def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(
         cwd=tmp_path,
         timeout=300,
     )
-    lines = [line for line in out.stderr.splitlines() if not line.startswith("import time:")]
+    # The run's own status lines (`nas search: running ...`) come before a late refusal.
+    lines = [
+        line
+        for line in out.stderr.splitlines()
+        if not line.startswith("import time:") and not STATUS.match(line)
+    ]
     imported = {
         line.split("|")[-1].strip().split(".")[0]
         for line in out.stderr.splitlines()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ import pytest
 from nascli.benchmarks.table import BenchTable
 from nascli.spaces.nb201 import NB201Space
 from nascli.strategies.evolution import RegularizedEvolution
-from tests.conftest import assert_one_line_error, run_nas
+from tests.conftest import NAS, assert_one_line_error, run_nas
 
 BUILD = ["estimator.epochs=2", "bench.file=t.sqlite", "format=json"]
 
@@ -82,9 +85,7 @@ def test_the_build_resumes_and_refuses_other_settings(table):
     out = run_nas(
         "bench", "build", "bench.limit=8", "estimator.epochs=3", "bench.file=t.sqlite", cwd=root
     )
-    assert (
-        out.returncode == 2 and "epochs" in out.stderr and len(out.stderr.strip().splitlines()) == 1
-    )
+    assert_one_line_error(out, "epochs")
     assert len(BenchTable(table).rows()) == 8
 
 
@@ -240,3 +241,23 @@ def test_report_gives_the_chosen_archs_test_accuracy_and_regret_per_budget(table
             assert m[f"test_acc@{budget:g}s"] is None and m[f"regret@{budget:g}s"] is None
     assert {g["strategy"] for g in report["groups"]} == {"random", "evolution"}
     assert all("regret@final_std" in g for g in report["groups"])
+
+
+def test_ctrl_c_during_a_build_says_how_to_continue_and_keeps_the_rows(tmp_path):
+    args = ["bench", "build", "bench.limit=4", "estimator.epochs=1", "bench.file=t.sqlite"]
+    proc = subprocess.Popen(
+        [NAS, *args], cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    table = tmp_path / "t.sqlite"
+    deadline = time.time() + 600
+    while proc.poll() is None and time.time() < deadline:
+        if table.is_file() and len(BenchTable(table).rows()) >= 1:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    kept = len(BenchTable(table).rows())
+    assert proc.returncode == 130 and 1 <= kept < 4, err[-2000:]
+    assert "the same command continues: nas bench build bench.limit=4" in err
+    again = _json(run_nas(*args, "format=json", cwd=tmp_path))
+    assert again["rows"] == 4 and again["trained_now"] == 4 - kept

@@ -53,6 +53,8 @@ def test_every_command_config_composes(command):
         "inspect": ("arch=DARTS_V2", "space=darts"),
         "evaluate": ("run=somewhere",),
         "report": ("dirs=[somewhere]",),
+        "bench": ("action=build",),
+        "hw": ("action=profile",),
     }
     cfg = _compose(*required.get(command, ()), command=command)
     validate(cfg)
@@ -149,6 +151,30 @@ def test_a_groups_rules_are_one_line_each(rule, good, bad):
     for value in bad:
         with pytest.raises(NascliError, match=r"^k="):
             _check("k", value, parsed)
+
+
+def test_a_rule_may_bound_a_key_by_a_sibling(tmp_path):
+    from nascli.core.config import _check, parse_rule
+
+    below = parse_rule("int >= 0 and < epochs e.g. 0")
+    _check("s.warmup", 2, below, bound=3)
+    _check("s.warmup", 9, below, bound=None)  # no sibling value: only the own range applies
+    with pytest.raises(NascliError, match=r"^s\.warmup=3 .* below s\.epochs=3"):
+        _check("s.warmup", 3, below, bound=3)
+    _check("s.warmup", 3, parse_rule("int >= 0 and <= epochs"), bound=3)
+
+
+def test_a_builder_rule_reads_the_spec_without_importing_it(tmp_path):
+    from nascli.core.config import _check, parse_rule
+
+    rule = parse_rule("builder e.g. my_space.py:build")
+    source = tmp_path / "space.py"
+    source.write_text("raise SystemExit('imported')\n")
+    _check("space.builder", f"{source}:build", rule)  # exists: fine, and nothing ran
+    _check("space.builder", "package.module:build", rule)
+    for bad, names in [("nocolon", "module:function"), (f"{tmp_path}/gone.py:b", "not a file")]:
+        with pytest.raises(NascliError, match=names):
+            _check("space.builder", bad, rule)
 
 
 def test_validation_drops_the_rules_so_nothing_downstream_sees_them():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -72,3 +73,18 @@ def test_nas_search_and_inspect_run_the_macro_space(nas, tmp_path):
     )
     assert shown.returncode == 0, shown.stderr
     assert (tmp_path / "i" / "cell.png").is_file()
+
+
+def test_a_repeated_proposal_is_answered_from_the_history_not_trained_again(nas, tmp_path):
+    """space=macro with one layer holds six architectures: a search for ten trials trains each
+    once, answers the repeats from its history, and stops when only repeats are left."""
+    run = tmp_path / "run"
+    out = nas(
+        "search", "space=macro", "space.layers=1", "space.channels=4", "strategy=qlearning",
+        "search.trials=10", "estimator.epochs=1", "logger=none", f"hydra.run.dir={run}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    archs = [json.loads(line)["arch"] for line in (run / "history.jsonl").read_text().splitlines()]
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(archs) == len(set(archs)) == 6
+    assert summary["repeats_answered"] > 0 and summary["stop_reason"] == "exhausted"

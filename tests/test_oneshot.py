@@ -20,7 +20,7 @@ from nascli.spaces.darts import CHOICE_OPS, PRIMITIVES, DartsSpace
 from nascli.spaces.darts.genotype import parse_genotype
 from nascli.spaces.nb201 import OPS as NB201_OPS
 from nascli.spaces.nb201 import NB201Space
-from tests.conftest import NAS
+from tests.conftest import NAS, assert_one_line_error
 
 # The smallest settings that still run every op of each space.
 SMALL_DARTS = ["space.search_channels=4", "space.search_layers=3"]
@@ -431,19 +431,38 @@ def test_recomputing_cells_gives_the_same_gradients(space_name):
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_collapse_warning_counts_parameter_free_ops_of_the_normal_cell():
+def test_collapse_warning_names_its_cause_and_the_remedies_that_apply():
+    from omegaconf import OmegaConf
+
     from nascli.commands.search.oneshot import _collapse_warnings
 
     nb201 = NB201Space()
-    assert _collapse_warnings(
-        nb201,
-        "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+    darts = OmegaConf.create(
+        {
+            "strategy": {
+                **{"epochs": 12, "warmup_epochs": 4, "order": 1},
+                **{"max_skip": None, "early_stop_skip": False},
+            }
+        }
     )
-    assert not _collapse_warnings(
-        nb201,
-        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+    enas = OmegaConf.create({"strategy": {"epochs": 150}})
+    fine = {"val_acc": 0.9}
+    skips = (
+        "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
     )
-    assert not _collapse_warnings(DartsSpace(), "DARTS_V2")
+    (w,) = _collapse_warnings(darts, nb201, skips, fine, 10)
+    assert "4 skip connections or none" in w and "strategy.max_skip=2" in w
+    assert "strategy=pcdarts" in w and "warmup" not in w
+    pools = "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|skip_connect~2|"
+    (w,) = _collapse_warnings(darts, nb201, pools, fine, 10)
+    assert "4 pooling ops" in w and "strategy.warmup_epochs above 4" in w and "max_skip" not in w
+    (w,) = _collapse_warnings(enas, nb201, skips, fine, 10)  # ENAS has no skip cap to offer
+    assert "max_skip" not in w and "strategy.epochs above 150" in w
+    convs = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    assert not _collapse_warnings(darts, nb201, convs, fine, 10)
+    assert not _collapse_warnings(darts, DartsSpace(), "DARTS_V2", fine, 10)
+    (w,) = _collapse_warnings(darts, nb201, convs, {"val_acc": 0.11}, 10)
+    assert "near chance" in w and "nas train" in w
 
 
 def test_early_stop_skip_ends_the_search_when_the_cap_is_reached(nas, tmp_path):
@@ -514,7 +533,7 @@ def test_resume_refuses_a_damaged_checkpoint_and_changes_nothing(nas, tmp_path, 
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.suffix != ".log"}
     out = nas("search", f"resume={run}", "search.seconds=null")
     assert out.returncode == 2 and "last.ckpt" in out.stderr and "delete it" in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1
+    assert_one_line_error(out, "last.ckpt")
     assert not marker.exists()  # weights_only refused to run the pickled command
     after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.suffix != ".log"}
     assert {p: b for p, b in after.items() if ".hydra" not in str(p)} == {

@@ -16,8 +16,8 @@ COMMANDS = {
     "evaluate": "test a trained model: accuracy, params, FLOPs and latency on a hardware target",
     "report": "tabulate and plot run and sweep directories: nas report <dir>... [group_by=[strategy]]",
     "predict": "rank a benchmark table with learned performance predictors: Kendall tau per N",
-    "bench": "nas bench build: train every unique architecture of a space into a benchmark table",
-    "hw": "nas hw profile | validate: a latency lookup table of a space's blocks on this device",
+    "bench": "build a benchmark table: train every unique architecture of a space (nas bench build)",
+    "hw": "a latency lookup table of a space's blocks on this device (nas hw profile | validate)",
 }
 USAGE = "usage: nas <command> [hydra overrides...] [-m] [--help | --cfg job | --info]"
 
@@ -27,7 +27,7 @@ def _print_help() -> None:
     print("\ncommands:")
     for name, line in COMMANDS.items():
         print(f"  {name:<10} {line}")
-    print("\n`nas <command> --help` shows that command's config groups and options.")
+    print("\n`nas <command> --help` shows that command's examples, config groups and options.")
 
 
 def _command_from_completion_line() -> str | None:
@@ -40,6 +40,19 @@ def _command_from_completion_line() -> str | None:
         os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
         return words[1]
     return None
+
+
+def _action_given(argv: list[str]) -> bool:
+    """Whether `nas bench|hw` was told what to do: a first word that is not an override, or action=.
+    Without one nothing starts (a build can take hours)."""
+    if any(
+        a in ("--cfg", "-c", "--info", "--hydra-help", "-sc", "--shell-completion") for a in argv
+    ):
+        return True
+    first = argv[0] if argv else ""
+    return bool(first and "=" not in first and not first.startswith("-")) or any(
+        a.startswith("action=") for a in argv
+    )
 
 
 def main() -> None:
@@ -66,6 +79,21 @@ def main() -> None:
         sys.exit(2)
 
     os.environ["NASCLI_COMMAND"] = command
+    if any(a in ("-h", "--help") for a in argv):
+        from nascli.cli.help import text
+
+        print(text(command, COMMANDS[command]))
+        return
+    if command in ("bench", "hw") and not _action_given(argv):
+        from nascli.cli.help import ACTIONS
+
+        actions = " | ".join(ACTIONS[command])
+        print(
+            f"nas {command}: name an action: nas {command} {actions} [overrides] "
+            f"(nas {command} --help for examples)",
+            file=sys.stderr,
+        )
+        sys.exit(0 if not argv else 2)
     if ddp_under_multirun(argv):
         print(
             f"nas {command}: error: trainer=ddp under -m: Lightning's DDP relaunch would rerun the "

@@ -76,6 +76,39 @@ def refused_before_work(check, cfg):
         raise
 
 
+# The config groups a command's first line names, in this order, where the command has them.
+ANNOUNCED = ("space", "strategy", "dataset", "estimator", "hardware")
+# How a first line starts (a refusal starts `nas <command>: error:`).
+ANNOUNCE_PREFIX = re.compile(r"^nas \w+: (running|resuming) ")
+
+
+def announce(cfg, plan: str | None = None, omit: tuple[str, ...] = ()) -> None:
+    """The run's first line on stderr, printed as soon as its config is checked and before torch
+    loads: what was composed (less the groups in `omit`), the plan (trials, epochs), and where
+    the run goes."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
+    choices = hydra_cfg.runtime.choices
+    shown = [g for g in ANNOUNCED if g in cfg and choices.get(g) and g not in omit]
+    picked = " ".join(f"{g}={choices[g]}" for g in shown)
+    where = hydra_cfg.runtime.output_dir
+    command = os.environ.get("NASCLI_COMMAND", hydra_cfg.job.name)
+    if cfg.get("resume"):
+        text = f"resuming {where}"  # the plan is the saved run's, read later
+    else:
+        text = f"running {picked}" + (f", {plan}" if plan else "") + f"; run dir {where}"
+    print(f"nas {command}: {text}", file=sys.stderr, flush=True)
+
+
+def say(text: str) -> None:
+    """One line of the run's own on stderr, `nas <command>: <text>` (the log file has it too)."""
+    import logging
+
+    logging.getLogger("nascli").info(text)
+    print(f"nas {os.environ.get('NASCLI_COMMAND', '')}: {text}", file=sys.stderr, flush=True)
+
+
 def _record_failed_job(output_dir: str, exc: BaseException) -> None:
     """A sweep job that failed leaves summary.json with status failed and the one-line error (unless
     the job wrote its own), so `nas report` can show why."""

@@ -92,7 +92,7 @@ def _is_number(v: Any) -> bool:
 class Rule:
     """What one key must be, read from a config node's `_checks_` (see `parse_rule`)."""
 
-    kind: str  # int | number | str
+    kind: str  # int | number | str | builder
     low: float | None = None
     low_open: bool = False
     high: float | None = None
@@ -100,6 +100,9 @@ class Rule:
     choices: tuple[str, ...] = ()
     nullable: bool = False
     example: str | None = None
+    # `and < key` / `and <= key`: below a sibling key's value (when that one is a number).
+    below: str | None = None
+    below_open: bool = True
 
     def type_ok(self, v: Any) -> bool:
         return {"int": _is_int, "number": _is_number}.get(self.kind, lambda x: isinstance(x, str))(
@@ -107,6 +110,8 @@ class Rule:
         )
 
     def range_ok(self, v: Any) -> bool:
+        if self.kind == "builder":
+            return builder_problem(v) is None
         if self.kind == "str":
             return v in self.choices if self.choices else bool(v)
         if self.low is not None and not (v > self.low if self.low_open else v >= self.low):
@@ -114,6 +119,8 @@ class Rule:
         return self.high is None or (v < self.high if self.high_open else v <= self.high)
 
     def must_be(self) -> str:
+        if self.kind == "builder":
+            return "module:function or path/to/file.py:function (an existing file)"
         if self.kind == "str":
             text = f"one of {', '.join(self.choices)}" if self.choices else "a non-empty name"
         else:
@@ -135,10 +142,11 @@ class Rule:
 
 
 _RULE = re.compile(
-    r"^(?P<kind>int|number|str)"
+    r"^(?P<kind>int|number|str|builder)"
     r"(?:\s*(?P<op>>=|>)\s*(?P<low>-?[0-9.]+)"
     r"|\s+in\s+(?P<lb>[\[(])\s*(?P<a>-?[0-9.]+)\s*,\s*(?P<b>-?[0-9.]+)\s*(?P<rb>[\])])"
     r"|\s+in\s+(?P<choices>[^|]+?))?"
+    r"(?:\s+and\s+(?P<bop><=|<)\s*(?P<below>[A-Za-z_][A-Za-z0-9_]*))?"
     r"(?P<null>\s+or\s+null)?"
     r"(?:\s+e\.g\.\s+(?P<example>\S+))?\s*$"
 )
@@ -146,12 +154,19 @@ _RULE = re.compile(
 
 def parse_rule(text: str) -> Rule:
     """A rule in one line: `int >= 1`, `int > 0 or null`, `number in (0, 1)`, `number in [0, 1)`,
-    `str in train, train+val`, `str`; any of them may end with `e.g. <value>`."""
+    `str in train, train+val`, `str`, `builder` (a custom space's builder spec); a number rule may
+    add `and < key` (below a sibling key's value); any may end with `e.g. <value>`."""
     m = _RULE.match(str(text).strip())
     if not m:
         raise NascliError(f"{CHECKS}: cannot read the rule {text!r} (e.g. 'int >= 1 or null')")
     g = m.groupdict()
-    rule = Rule(kind=g["kind"], nullable=bool(g["null"]), example=g["example"])
+    rule = Rule(
+        kind=g["kind"],
+        nullable=bool(g["null"]),
+        example=g["example"],
+        below=g["below"],
+        below_open=g["bop"] != "<=",
+    )
     if g["op"]:
         return replace(rule, low=float(g["low"]), low_open=g["op"] == ">")
     if g["lb"]:
@@ -171,10 +186,24 @@ def parse_rule(text: str) -> Rule:
 COMMON_CHECKS = {"seed": "int >= 0 e.g. 0", "format": "str in table, json e.g. json"}
 
 
-def _check(key: str, value: Any, rule: Rule) -> None:
+def builder_problem(spec: Any) -> str | None:
+    """What is wrong with a custom space's `builder` spec, read without importing it (None: fine)."""
+    module, sep, attr = str(spec).rpartition(":")
+    if not sep or not module or not attr.isidentifier():
+        return "write module:function or path/to/file.py:function"
+    if module.endswith(".py") and not Path(module).expanduser().is_file():
+        return f"{Path(module).expanduser().resolve()} is not a file"
+    return None
+
+
+def _check(key: str, value: Any, rule: Rule, bound: Any = None) -> None:
     if value is None and rule.nullable:
         return
     example = f"{key}={rule.example}" if rule.example else f"{key}=<{rule.must_be()}>"
+    if rule.kind == "builder":
+        if (problem := builder_problem(value)) is not None:
+            raise NascliError(f"{key}={value}: {problem} (e.g. {example})")
+        return
     if not rule.type_ok(value):
         raise NascliError(
             f"{key}={value!r} has the wrong type: it must be {rule.must_be()} (e.g. {example})"
@@ -182,6 +211,13 @@ def _check(key: str, value: Any, rule: Rule) -> None:
     if not rule.range_ok(value):
         raise NascliError(
             f"{key}={value!r} is out of range: it must be {rule.must_be()} (e.g. {example})"
+        )
+    below = rule.below is not None and _is_number(bound)
+    if below and not (value < bound if rule.below_open else value <= bound):
+        sibling = key.rpartition(".")[0] + "." + rule.below if "." in key else rule.below
+        raise NascliError(
+            f"{key}={value!r} is out of range: it must be "
+            f"{'below' if rule.below_open else 'at most'} {sibling}={bound!r} (e.g. {example})"
         )
 
 
@@ -212,6 +248,7 @@ def strip_checks(node: Any) -> Any:
 
 # What to say when a required top-level key is missing.
 REQUIRED_HINTS = {
+    "action": "name the action after the command: nas bench build, nas hw profile | validate",
     "arch": "give an arch string, a published name (space=darts: DARTS_V2, ...) or a run directory: arch=...",
     "dirs": "name the run or sweep directories to report: nas report outputs/multirun/<time> ...",
     "run": "give the run directory of a finished `nas train`: run=outputs/train/...",
@@ -298,7 +335,13 @@ def validate(cfg: DictConfig) -> None:
         for key, text in rules.items():
             value = OmegaConf.select(cfg, f"{path}{key}", default="__absent__")
             if value != "__absent__":
-                _check(f"{path}{key}", value, parse_rule(text))
+                rule = parse_rule(text)
+                bound = None
+                if rule.below is not None:
+                    prefix = f"{path}{key}".rpartition(".")[0]
+                    where = f"{prefix}.{rule.below}" if prefix else rule.below
+                    bound = OmegaConf.select(cfg, where, default=None)
+                _check(f"{path}{key}", value, rule, bound)
     for _, node in list(_checked_nodes(cfg)):
         with open_dict(node):
             del node[CHECKS]

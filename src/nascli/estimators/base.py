@@ -25,9 +25,6 @@ class Estimator(ABC):
     #: the budget (search.seconds) counts the training seconds the estimator charges
     #: (`simulated_seconds` in its metrics) instead of the wall clock: benchmark tables.
     simulated: bool = False
-    #: the same architecture always gets the same answer (a table): a repeated proposal is
-    #: answered from the history, costs nothing and is not a new trial.
-    deterministic: bool = False
     #: params, FLOPs and latency come with the estimate: the loop builds and measures nothing.
     provides_cost: bool = False
     #: epochs of each rung of a multi-fidelity estimator; None: one fidelity.

@@ -22,7 +22,6 @@ class TableEstimator(Estimator):
     metrics = ("val_acc", "test_acc", "val_loss", "epochs", "params", "flops", "latency_ms")
     simulated = True  # the search budget counts the charged seconds
     provides_cost = True  # params, FLOPs and latency come from the table: nothing is built
-    deterministic = True  # a repeated query is answered from the history, free
 
     def __init__(
         self, file: str, epochs: int | None = None, batch_size: int = 64, trainer: Any = None

@@ -82,8 +82,8 @@ class ConstrainedProposer:
         self.rejected = 0
         # admit(arch) -> None or why it cannot be evaluated (a sampled benchmark table lacks it).
         self.admit = admit
-        # With a deterministic estimator (a table), a proposal the search has had answered is
-        # told its answer again and costs no trial: {iso key: metrics, None if it failed}.
+        # With answers_repeats, a proposal the search has had answered is told its answer
+        # again and costs no trial: {iso key: metrics, None if it failed}.
         self.answers: dict[str, Any] | None = {} if answers_repeats else None
         self.repeats = 0
 

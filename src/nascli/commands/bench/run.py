@@ -18,8 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nascli.benchmarks.table import BenchTable
+from nascli.commands.app import say
 from nascli.core.config import instantiate
 from nascli.core.errors import NascliError
+from nascli.core.signals import StopRequested, stop_on_signals
 from nascli.results.run_dir import CONFIG, SUMMARY, RunDir, git_commit, package_versions
 
 log = logging.getLogger("nascli.bench")
@@ -158,11 +160,9 @@ def run_bench_build(cfg: DictConfig) -> dict[str, Any]:
     table.set_meta({**meta, "space_unique": total})
     done = table.keys()
     todo = [(k, a) for k, a in todo_all if k not in done]
-    log.info(
-        "%d unique architectures, %d already in %s",
-        len(todo_all),
-        len(todo_all) - len(todo),
-        cfg.bench.file,
+    say(
+        f"{len(todo)} architectures to train for {cfg.estimator.epochs} epochs each "
+        f"({len(todo_all) - len(todo)} of {len(todo_all)} already in {cfg.bench.file})"
     )
     workers = int(cfg.bench.workers)
     container = OmegaConf.to_container(cfg, resolve=True)
@@ -177,17 +177,35 @@ def run_bench_build(cfg: DictConfig) -> dict[str, Any]:
     )
     finished = 0
     seed = int(cfg.seed)
+
+    def done(row: dict[str, Any]) -> None:
+        nonlocal finished
+        table.put(row)
+        finished += 1
+        progress.advance(task)
+        if finished == 1:  # the pace of the first one says how long the whole plan takes
+            per_arch = (time.perf_counter() - start) / workers
+            left = per_arch * (len(todo) - 1)
+            if left > 3600:
+                progress.console.print(
+                    f"nas bench: the rest takes about {left / 3600:.1f} h at {per_arch:.0f} s per "
+                    f"architecture; bench.limit=N builds a seeded sample, and after Ctrl-C the "
+                    "same command continues where it stopped",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+
+    stop: dict[str, Any] = {"signal": None}
     try:
-        with progress:
+        with stop_on_signals() as stop, progress:
             task = progress.add_task(
                 "bench", total=len(todo_all), completed=len(todo_all) - len(todo)
             )
             if workers <= 1:
                 _setup(container, None)
                 for key, arch in todo:
-                    table.put(train_arch(key, arch, seed))
-                    finished += 1
-                    progress.advance(task)
+                    done(train_arch(key, arch, seed))
             else:
                 ctx = multiprocessing.get_context("spawn")
                 with cf.ProcessPoolExecutor(
@@ -196,13 +214,19 @@ def run_bench_build(cfg: DictConfig) -> dict[str, Any]:
                     futures = [pool.submit(train_arch, k, a, seed) for k, a in todo]
                     try:
                         for future in cf.as_completed(futures):
-                            table.put(future.result())
-                            finished += 1
-                            progress.advance(task)
+                            done(future.result())
                     except BaseException:
                         for f in futures:
                             f.cancel()
                         raise
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and stop["signal"] is None:
+            raise  # a real exit, not Lightning's answer to our stop request
+        words = [o for o in HydraConfig.get().overrides.task if not o.startswith("action=")]
+        again = " ".join(["nas bench build", *words])
+        log.warning("interrupted after %d architectures; continue with: %s", finished, again)
+        say(f"interrupted after {finished} architectures; the same command continues: {again}")
+        raise StopRequested() from None
     finally:
         rows = table.rows()
         table.close()

@@ -7,7 +7,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nascli.commands.app import exit_on_user_error
+from nascli.commands.app import announce, exit_on_user_error
 from nascli.core.config import validate
 from nascli.core.errors import NascliError
 from nascli.core.paths import config_dir
@@ -21,6 +21,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
         raise NascliError(
             f"nas hw {cfg.action}: unknown action; use nas hw profile or nas hw validate"
         )
+    announce(cfg, cfg.action)
     from nascli.commands.hw.run import run_hw
 
     return run_hw(cfg)

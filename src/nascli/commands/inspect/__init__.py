@@ -7,7 +7,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nascli.commands.app import exit_on_user_error
+from nascli.commands.app import announce, exit_on_user_error
 from nascli.core.config import validate
 from nascli.core.paths import config_dir
 
@@ -16,6 +16,7 @@ from nascli.core.paths import config_dir
 @exit_on_user_error
 def main(cfg: DictConfig) -> dict[str, Any]:
     validate(cfg)
+    announce(cfg)
     from nascli.commands.inspect.run import run_inspect
 
     return run_inspect(cfg)

@@ -8,7 +8,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nascli.commands.app import exit_on_user_error
+from nascli.commands.app import announce, exit_on_user_error
 from nascli.core.config import validate
 from nascli.core.errors import NascliError
 from nascli.core.paths import config_dir
@@ -36,6 +36,7 @@ def check(cfg: DictConfig) -> None:
 def main(cfg: DictConfig) -> dict[str, Any]:
     validate(cfg)
     check(cfg)
+    announce(cfg, f"{cfg.seeds} seeds")
     from nascli.commands.predict.run import run_predict
 
     return run_predict(cfg)

@@ -132,6 +132,17 @@ def print_summary(cfg: DictConfig, run: RunDir, summary: dict[str, Any]) -> None
     out.print(_best_table(summary, cfg.search.get("objective", "val_acc")))
     if summary.get("pareto"):
         _print_front(out, summary["pareto"])
+    if "supernet_epochs" in summary and best is not None:
+        mixed = (
+            " (supernet val acc: every op mixed)" if "supernet_val_acc" in best["metrics"] else ""
+        )
+        out.print(
+            "val acc: the derived architecture alone in the supernet's weights, batch-norm "
+            f"statistics re-estimated for it{mixed}; retrained it scores otherwise: "
+            "nas train arch=<run dir>",
+            markup=False,
+            highlight=False,
+        )
     # Plain lines, never wrapped, so both can be pasted into the next command.
     if best is not None:
         out.print(f"arch: {best['arch']}", markup=False, highlight=False, soft_wrap=True)
@@ -140,7 +151,13 @@ def print_summary(cfg: DictConfig, run: RunDir, summary: dict[str, Any]) -> None
 
 def _best_table(summary: dict[str, Any], objective: str) -> Table:
     best = summary["best"]
-    title = f"Best of {summary['trials']} trials ({summary['failed_trials']} failed; stopped by {summary['stop_reason']})"
+    if "supernet_epochs" in summary:  # a one-shot run: its budget is supernet epochs
+        title = (
+            f"Derived after {summary['supernet_epochs']} supernet epochs of {summary['strategy']} "
+            f"(stopped by {summary['stop_reason']})"
+        )
+    else:
+        title = f"Best of {summary['trials']} trials ({summary['failed_trials']} failed; stopped by {summary['stop_reason']})"
     table = Table(title=title, title_justify="left")
     m = best["metrics"] if best is not None else {}
     # The objective, then what the trial recorded of these (a benchmark table may lack FLOPs).
@@ -148,12 +165,17 @@ def _best_table(summary: dict[str, Any], objective: str) -> Table:
     shown += [
         (key, name)
         for key, name in (
-            ("test_acc", "test acc"), ("params", "params"), ("flops", "FLOPs"),
+            ("supernet_val_acc", "supernet val acc"), ("test_acc", "test acc"),
+            ("params", "params"), ("flops", "FLOPs"),
             ("latency_ms", "latency (ms)"),
         )
-        if key != objective and (key in m or best is None) and (key != "test_acc" or key in m)
+        if key != objective
+        and (key in m or best is None)
+        and (key not in ("test_acc", "supernet_val_acc") or key in m)
     ]  # fmt: skip
-    for _, column in (*shown, ("trial", "trial")):
+    # A strategy that derives after every epoch reports the epoch its architecture came from.
+    last = "epoch" if "supernet_val_acc" in m else "trial"
+    for _, column in (*shown, (last, last)):
         table.add_column(column, justify="right")
     if best is None:
         table.add_row(*["-"] * len(shown), "no trial finished")

@@ -3,6 +3,7 @@ is spent. One worker runs trials here; several run them on a pool (nascli.comman
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -42,6 +43,7 @@ class Recorder:
 
     def __init__(self, search: Search, progress: Progress) -> None:
         self.search, self.progress = search, progress
+        self.done_before, self.started = len(search.history), time.perf_counter()
         self.task = progress.add_task(
             "search",
             total=search.cfg.search.trials,
@@ -63,6 +65,25 @@ class Recorder:
         if epochs_total is not None and epochs_done(self.search.history) >= epochs_total:
             return "epochs_total"
         return None
+
+    def _say_if_long(self) -> None:
+        """After the first trial: when the rest of the plan looks longer than an hour at this
+        pace, say so once (with what caps or stops it)."""
+        s = self.search
+        per_trial = (time.perf_counter() - self.started) / s.workers
+        left = per_trial * max(0, int(s.cfg.search.trials) - len(s.history))
+        seconds = s.cfg.search.get("seconds")
+        if seconds is not None:
+            left = min(left, max(0.0, float(seconds) - s.elapsed()))
+        if left > 3600:
+            self.progress.console.print(
+                f"nas search: the rest of this plan takes about {left / 3600:.1f} h at "
+                f"{per_trial:.0f} s per trial ({s.cfg.search.trials} trials); search.seconds=N "
+                f"caps it, Ctrl-C stops it and nas search resume={s.run.path} continues",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
     def finished(self, record: dict[str, Any], tell: bool = True) -> str | None:
         """Record a finished trial; the error that ends the search, if any."""
@@ -86,6 +107,8 @@ class Recorder:
         )
         faults.reached("between")
         self.progress.update(self.task, advance=1, best=self._best())
+        if len(s.history) == self.done_before + 1 and not s.estimator.simulated:
+            self._say_if_long()
         failures = sum(r["status"] == "failed" for r in s.history)
         max_failures = s.cfg.search.get("max_failures")
         if max_failures is not None and failures > max_failures:

@@ -25,6 +25,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from nascli.commands.app import say
 from nascli.core import faults
 from nascli.core.config import instantiate
 from nascli.core.cpus import available_cpus, threads_per_process
@@ -223,7 +224,7 @@ def _trainer(cfg, run: RunDir, strategy, recorder, loader, space_name: str):
         logger = instantiate(cfg.logger, "logger", version="supernet")
     with open_dict(cfg.trainer):  # resolved once, for the summary (make_trainer applies it)
         cfg.trainer.threads = threads_per_process(cfg.trainer.get("threads"))
-    log.info("torch threads: %d (%d CPUs available)", cfg.trainer.threads, available_cpus())
+    say(f"torch threads: {cfg.trainer.threads} ({available_cpus()} CPUs available to this process)")
     trainer = make_trainer(
         OmegaConf.to_container(cfg.trainer, resolve=True),
         strategy.epochs,
@@ -281,9 +282,11 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
             stop_reason = recorder.stop_reason or "epochs"
             if run.writes:  # (the other ranks of a data-parallel run leave the rest to rank 0)
                 best = _final(cfg, run, strategy, module, data, hardware, space_name, recorder)
-                warnings = _collapse_warnings(space, best["arch"])
+                warnings = _collapse_warnings(
+                    cfg, space, best["arch"], best["metrics"], data.num_classes
+                )
                 for w in warnings:
-                    log.warning(w)
+                    log.info("warning: %s", w)  # the terminal has them once, after the summary
     except (KeyboardInterrupt, SystemExit) as exc:
         if isinstance(exc, SystemExit) and stop["signal"] is None:
             raise
@@ -291,7 +294,12 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         log.warning("interrupted; resume with: nas search resume=%s", run.path)
         raise StopRequested() from None
     finally:
-        extra = {"warnings": warnings, "strategy": type(strategy).__name__.lower()}
+        extra = {
+            "warnings": warnings,
+            "strategy": type(strategy).__name__.lower(),
+            # What a one-shot run spends: supernet epochs (its trials are epochs or candidates).
+            "supernet_epochs": max(done, trainer.current_epoch),
+        }
         seconds = time.perf_counter() - start
         summary = (
             finish(
@@ -314,9 +322,13 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
     if not run.writes:
         return summary
     print_summary(cfg, run, summary)
-    if cfg.format != "json":
+    if cfg.format != "json" and warnings:
+        from rich.console import Console
+        from rich.text import Text
+
+        err = Console(stderr=True)
         for w in warnings:
-            print(f"warning: {w}")
+            err.print(Text.assemble(("warning: ", "bold yellow"), w))
     return summary
 
 
@@ -329,6 +341,14 @@ def _final(
         last = recorder.history[-1] if recorder.history else None
         metrics = dict(last["metrics"]) if last and last["arch"] == arch else {}
         trial = last["trial"] if last else None
+        # The epoch's val_acc is the whole supernet's (every op mixed in); what the search
+        # hands on is the derived architecture, so score that: its ops alone, in the supernet's
+        # weights, with batch-norm statistics re-estimated for it.
+        derived = _derived_accuracy(module.net, strategy, arch, data)
+        if derived is not None:
+            if "val_acc" in metrics:
+                metrics["supernet_val_acc"] = metrics["val_acc"]
+            metrics["val_acc"] = derived
     else:
         scores: dict[str, float] = {}
         train = data.train_dataloader()
@@ -363,12 +383,67 @@ def _final(
     return {"space": space_name, "arch": arch, "trial": trial, "metrics": metrics}
 
 
-def _collapse_warnings(space, arch: str) -> list[str]:
+def _derived_accuracy(net, strategy, arch: str, data) -> float | None:
+    """Validation accuracy of `arch` inside the trained supernet (only its ops, batch-norm
+    statistics re-estimated on training batches for that path), leaving the supernet as it was;
+    None where the space has no paths through its supernet."""
+    try:
+        path = strategy.space.path(arch)
+    except NotImplementedError:
+        return None
+    saved = {
+        k: v.clone() for k, v in net.state_dict().items() if "running_" in k or "num_batches" in k
+    }
+    method, old_path, training = net.method, net.path, net.training
+    net.method, net.path = "path", path
+    try:
+        with torch.no_grad():
+            recalibrate_bn(net, data.train_dataloader(), getattr(strategy, "bn_batches", 4))
+        return accuracy(net, data.val_dataloader())
+    finally:
+        net.method, net.path = method, old_path
+        net.load_state_dict(saved, strict=False)
+        net.train(training)
+
+
+def _collapse_warnings(cfg, space, arch: str, metrics: dict[str, Any], classes: int) -> list[str]:
+    """What looks wrong with the result, each with the cause seen and the remedies that apply to
+    this strategy and space."""
+    out = []
     ops = space.normal_ops(arch)
-    free = sum(op in PARAMETER_FREE or "pool" in op for op in ops)
-    if ops and free * 2 > len(ops):
-        return [
-            f"the derived normal cell is parameter-free-heavy ({free} of {len(ops)} ops are skip, pool or none): "
-            "a sign of DARTS collapse; try strategy.max_skip=2, strategy.early_stop_skip=true or strategy=pcdarts"
-        ]
-    return []
+    skips = sum(op in ("skip_connect", "none") for op in ops)
+    pools = sum("pool" in op for op in ops)
+    if ops and (skips + pools) * 2 > len(ops):
+        strategy = cfg.strategy
+        if skips >= pools:
+            cause = f"{skips} skip connections or none"
+            remedies = []
+            if "max_skip" in strategy:
+                remedies.append("strategy.max_skip=2 (derive at most two skips, P-DARTS)")
+            bilevel = "order" in strategy  # DARTS, PC-DARTS, GDAS: they derive every epoch
+            if bilevel and "early_stop_skip" in strategy:
+                remedies.append("strategy.early_stop_skip=true (stop at that many, DARTS+)")
+            if bilevel and "partial" not in strategy:
+                remedies.append("strategy=pcdarts (partial channels)")
+        else:
+            cause = f"{pools} pooling ops"
+            remedies = [
+                f"a longer weight-only warm-up (strategy.warmup_epochs above "
+                f"{strategy.get('warmup_epochs', 0)}) so the convolutions learn before alphas move"
+                if "warmup_epochs" in strategy
+                else "more supernet epochs",
+                f"more epochs (strategy.epochs above {strategy.epochs})",
+            ]
+        remedies = remedies or [f"more epochs (strategy.epochs above {strategy.epochs})"]
+        out.append(
+            f"the derived normal cell is mostly parameter-free ({skips + pools} of {len(ops)} ops: "
+            f"{cause}), the known collapse of weight-sharing search; try " + "; or ".join(remedies)
+        )
+    acc = metrics.get("val_acc")
+    if isinstance(acc, float) and classes > 1 and acc < 1.5 / classes:
+        out.append(
+            f"val_acc {acc:.4f} is near chance ({1 / classes:.4f} for {classes} classes): it is the "
+            "derived architecture in the supernet's shared weights, which a short search leaves "
+            "poorly fitted to any one path; nas train arch=<this run> measures it retrained"
+        )
+    return out

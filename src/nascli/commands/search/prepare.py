@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from nascli.commands.app import say
 from nascli.core.config import instantiate
 from nascli.core.cpus import available_cpus, threads_per_process
 from nascli.core.errors import NascliError
@@ -135,11 +136,9 @@ def build_search(
         with open_dict(cfg.trainer):
             cfg.trainer.threads = 1
     torch.set_num_threads(int(cfg.trainer.threads))
-    log.info(
-        "torch threads: %d per training process (%d CPUs available to this process, %d workers)",
-        cfg.trainer.threads,
-        available_cpus(),
-        workers,
+    say(
+        f"torch threads: {cfg.trainer.threads} per training process ({available_cpus()} CPUs "
+        f"available to this process, {workers} worker{'s' if workers > 1 else ''})"
     )
     hardware = instantiate(cfg.hardware, "hardware")
     log.info(
@@ -171,7 +170,9 @@ def build_search(
         admit=lambda arch: estimator.missing(arch, space),
         # A sampled table rejects most proposals; a lookup is cheap, so allow enough of them.
         max_rejections=min(10**6, max(1000, int(50 / estimator.coverage))),
-        answers_repeats=estimator.deterministic,
+        # A repeat of an architecture already estimated is told its answer from the history,
+        # at no trial's cost, whatever the estimator (training it again only re-draws noise).
+        answers_repeats=True,
     )
     for record in history:  # a resumed search: what the estimator heard before
         estimator.heard(record)

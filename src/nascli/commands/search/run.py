@@ -90,8 +90,7 @@ def _finish(search: Search, status: str, stop_reason: str, error: str | None) ->
     extra: dict[str, Any] = {}
     if search.estimator.simulated:
         extra["simulated_seconds"] = round(search.elapsed(), 3)
-    if search.estimator.deterministic:  # proposals answered from the history, at no cost
-        extra["repeats_answered"] = search.proposer.repeats
+    extra["repeats_answered"] = search.proposer.repeats  # answered from the history, no trial
     return finish(
         search.cfg,
         search.run,

@@ -7,7 +7,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from nascli.commands.app import exit_on_user_error, refused_before_work
+from nascli.commands.app import announce, exit_on_user_error, refused_before_work
 from nascli.commands.train.checks import check_what_to_train
 from nascli.core.config import validate
 from nascli.core.paths import config_dir
@@ -19,6 +19,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     refused_before_work(validate, cfg)
     if not cfg.resume:  # a resumed training reads what it trains from its own config.yaml
         check_what_to_train(cfg)
+    announce(cfg, f"{cfg.recipe.epochs} epochs" if cfg.get("recipe") else None)
     from nascli.commands.train.run import run_train
 
     return run_train(cfg)

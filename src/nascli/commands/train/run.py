@@ -19,8 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from nascli.commands.app import say
 from nascli.commands.train.checks import check_what_to_train
 from nascli.core.config import instantiate
+from nascli.core.cpus import available_cpus, threads_per_process
 from nascli.core.errors import NascliError
 from nascli.core.records import best, read_history
 from nascli.data.loader import Augment
@@ -223,6 +225,10 @@ def train_one(
         LastCheckpoint(last),
     ]
     callbacks += [LoaderEpoch(loader), EpochLog(progress, task)]
+    say(
+        f"torch threads: {threads_per_process(trainer_cfg.get('threads'))} "
+        f"({available_cpus()} CPUs available to this process)"
+    )
     trainer = make_trainer(
         trainer_cfg,
         int(recipe.epochs),
