@@ -17,7 +17,9 @@ SEARCH_ARGS ?=
 TRAIN_ARGS ?=
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' \
+		'{ name[NR] = $$1; text[NR] = $$2; if (length($$1) > w) w = length($$1) } \
+		END { for (i = 1; i <= NR; i++) printf "  %-*s  %s\n", w, name[i], text[i] }'
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -70,7 +72,14 @@ repro-pareto: $(STAMP) ## accuracy-vs-latency fronts of the mobilenet space on d
 	$(BIN)/nas report $(REPRO_DIR)/sweep group_by=[strategy] hydra.run.dir=$(REPRO_DIR)/report
 
 repro-darts-cifar10: REPRO_DIR ?= $(REPRO)/darts-cifar10-$(NOW)
-repro-darts-cifar10: $(STAMP) ## the DARTS paper: 1st- and 2nd-order search on CIFAR-10, 600-epoch retrains (GPU days)
+repro-darts-cifar10: $(STAMP) ## the DARTS paper: 1st- and 2nd-order search on CIFAR-10, 600-epoch retrains (GPU days; TRAINER=cpu without one)
+	@if ! $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then \
+		if [ "$(TRAINER)" = cpu ]; then \
+			echo "repro-darts-cifar10: no CUDA GPU here; TRAINER=cpu trains on the CPU, far slower than the paper's GPU days" >&2; \
+		else \
+			echo "repro-darts-cifar10: needs a CUDA GPU (TRAINER=$(TRAINER)); TRAINER=cpu runs it on the CPU instead, far slower" >&2; exit 2; \
+		fi; \
+	fi
 	$(BIN)/nas search strategy=darts dataset=cifar10 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-1st $(SEARCH_ARGS)
 	$(BIN)/nas search strategy=darts dataset=cifar10 strategy.order=2 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-2nd $(SEARCH_ARGS)
 	$(BIN)/nas train arch=$(REPRO_DIR)/search-1st trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-1st $(TRAIN_ARGS)

@@ -85,6 +85,7 @@ ROWS = [
     (["search", "space=macro", "space.layers=0"], "space.layers", EARLY),
     (["search", "space=macro", "space.channels=0"], "space.channels", EARLY),
     (["search", "space=custom"], "space.builder", EARLY),
+    (["search", "estimator=nb201"], "github.com/D-X-Y/NAS-Bench-201", EARLY),
     (["search", "space=custom", "space.builder=nope"], "space.builder", EARLY),
     (["search", "space=custom", "space.builder=/nonexistent.py:build"], "space.builder", EARLY),
     (["search", "strategy=darts", "strategy.epochs=2", "strategy.warmup_epochs=2"],

@@ -117,6 +117,8 @@ def test_a_table_search_looks_up_and_charges_the_recorded_seconds(table):
     assert summary["simulated_seconds"] == pytest.approx(
         sum(r["seconds"] for r in history), abs=1e-3
     )
+    # A sampled table of 8 of 15,625 cells: most proposals miss it, and they are misses.
+    assert summary["missing_from_table"] > 0 and summary["rejected_by_constraints"] == 0
     # One epoch of the two: the first point of the curve, half the seconds.
     _json(
         run_nas(

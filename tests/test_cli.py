@@ -355,3 +355,13 @@ def test_help_cfg_and_config_errors_import_no_torch(tmp_path, args, code):
         line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line
     }
     assert "torch" not in imported and "pytorch_lightning" not in imported
+
+
+def test_a_default_search_prints_only_its_own_lines_on_stderr(nas, tmp_path):
+    """No third-party warnings in the terminal (they go to search.log): stderr holds the run's
+    status lines and the progress bar, nothing else."""
+    out = nas("search", *TINY, "hydra.run.dir=run", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    others = [line for line in lines if not STATUS.match(line) and not line.startswith("search ")]
+    assert lines and not others, others

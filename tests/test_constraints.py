@@ -76,6 +76,8 @@ def test_constrained_search_and_epoch_budget_through_the_cli(nas, tmp_path):
     assert len(history) == 4 and max(r["metrics"]["params"] for r in history) <= 100_000
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())
     assert summary["rejected_by_constraints"] > 0
+    rejected = summary["rejected_by_constraints"]
+    assert f"proposals at no trial's cost: {rejected} broke the constraints" in out.stdout
     out = nas(
         "search",
         *TINY,

@@ -107,7 +107,18 @@ def test_evaluate_reports_the_trained_models_test_accuracy(trained):
     assert out["dataset"] == "digits"
     assert out["metrics"]["test_acc"] == pytest.approx(summary["best"]["metrics"]["test_acc"])
     assert out["metrics"]["params"] == summary["best"]["metrics"]["params"]
-    assert (run.parent / "e" / "evaluate.json").is_file()
+    assert (run.parent / "e" / "evaluate.json").is_file() and out["warnings"] == []
+
+
+def test_evaluating_on_val_a_model_trained_on_train_val_warns(trained):
+    run, _ = trained
+    assert "train_on: train+val" in (run / "config.yaml").read_text()
+    out = run_nas(
+        "evaluate", f"run={run}", "split=val", "format=json", "hydra.run.dir=v", cwd=run.parent
+    )
+    assert out.returncode == 0, out.stderr
+    assert "warning: split=val" in out.stderr and "train+val" in out.stderr
+    assert "trained on train+val" in json.loads(out.stdout)["warnings"][0]
 
 
 def test_ensemble_retrains_the_top_k_and_scores_their_average(searched):

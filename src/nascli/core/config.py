@@ -252,8 +252,9 @@ REQUIRED_HINTS = {
     "arch": "give an arch string, a published name (space=darts: DARTS_V2, ...) or a run directory: arch=...",
     "dirs": "name the run or sweep directories to report: nas report outputs/multirun/<time> ...",
     "run": "give the run directory of a finished `nas train`: run=outputs/train/...",
-    "bench": "estimator=table needs its table (bench.file=<file from nas bench build>), "
-    "estimator=nb201 the NAS-Bench-201 file (bench.file=<NAS-Bench-201-v1_1-096897.pth>)",
+    "bench.file": "estimator=table needs its table (bench.file=<file from nas bench build>), "
+    "estimator=nb201 the NAS-Bench-201 file (bench.file=<NAS-Bench-201-v1_1-096897.pth>, "
+    "linked from the README of github.com/D-X-Y/NAS-Bench-201)",
 }
 
 
@@ -325,9 +326,10 @@ def validate(cfg: DictConfig) -> None:
         node = cfg.get(group)
         for key in node or ():
             if OmegaConf.is_missing(node, key):
-                raise NascliError(
-                    f"{group}.{key} is required here; set {group}.{key}=<value> on the command line"
+                hint = REQUIRED_HINTS.get(
+                    f"{group}.{key}", f"set {group}.{key}=<value> on the command line"
                 )
+                raise NascliError(f"{group}.{key} is required here; {hint}")
     refuse_added_keys(cfg, _added_keys())
     checks = [("", {k: v for k, v in COMMON_CHECKS.items() if k in cfg})]
     checks += [(path, dict(node[CHECKS])) for path, node in _checked_nodes(cfg)]

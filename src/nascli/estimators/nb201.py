@@ -46,7 +46,8 @@ def load_api(file: str) -> Any:
     if not path.is_file():
         raise NascliError(
             f"bench.file={file} does not exist; give the NAS-Bench-201 file "
-            "(NAS-Bench-201-v1_1-096897.pth)"
+            "(NAS-Bench-201-v1_1-096897.pth, published by the benchmark's authors: the download "
+            "link is in the README of github.com/D-X-Y/NAS-Bench-201; nascli never downloads it)"
         )
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)

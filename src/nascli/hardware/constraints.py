@@ -79,7 +79,8 @@ class ConstrainedProposer:
         }
         self.hardware = hardware
         self.max_rejections = max_rejections
-        self.rejected = 0
+        self.rejected = 0  # proposals that broke a constraint
+        self.missing = 0  # proposals a sampled table does not hold (or the space cannot compose)
         # admit(arch) -> None or why it cannot be evaluated (a sampled benchmark table lacks it).
         self.admit = admit
         # With answers_repeats, a proposal the search has had answered is told its answer
@@ -123,15 +124,19 @@ class ConstrainedProposer:
                 # A strategy that builds proposals choice by choice can compose one the space
                 # does not hold (nbgraph's four skips): it is told it failed, at no trial's cost.
                 broken = [str(exc)]
-            if not broken and not self.limits:
+            if broken:
+                self.missing += 1
+                log.info("not in the table, no trial spent: %s (%s)", arch, "; ".join(broken))
+                self.strategy.tell(arch, None)
+                continue
+            if not self.limits:
                 return arch
-            if not broken:
-                broken = violations(
-                    self.space.build(arch, self.input_shape, self.num_classes),
-                    self.input_shape,
-                    hardware=self.hardware,
-                    **self.limits,
-                )
+            broken = violations(
+                self.space.build(arch, self.input_shape, self.num_classes),
+                self.input_shape,
+                hardware=self.hardware,
+                **self.limits,
+            )
             if not broken:
                 return arch
             self.rejected += 1

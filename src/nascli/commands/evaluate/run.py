@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from nascli.commands.app import say
 from nascli.core.config import instantiate
 from nascli.core.errors import NascliError
 from nascli.lit.evaluation import score
@@ -31,9 +32,16 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     source = Path(str(cfg.run)).expanduser()
     net = load(source, trust_builder=bool(cfg.get("trust_builder")))
     # The splits and statistics of the training run: its seed, and the normalisation it trained with.
-    seed = 0
+    seed, warnings = 0, []
     if (source / CONFIG).is_file():
-        seed = int(OmegaConf.select(OmegaConf.load(source / CONFIG), "seed", default=0))
+        trained = OmegaConf.load(source / CONFIG)
+        seed = int(OmegaConf.select(trained, "seed", default=0))
+        if cfg.split == "val" and OmegaConf.select(trained, "recipe.train_on") == "train+val":
+            warnings.append(
+                "split=val: this model was trained on train+val (recipe.train_on), so its "
+                "validation accuracy is measured on images it learnt from; split=test is unseen"
+            )
+            say(f"warning: {warnings[-1]}")
     data = instantiate(cfg.dataset, "dataset", seed=seed)
     if tuple(data.input_shape) != tuple(net.input_shape):
         raise NascliError(
@@ -62,6 +70,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
         "hardware": hydra_cfg.runtime.choices.get("hardware", ""),
         "dataset": hydra_cfg.runtime.choices.get("dataset", ""),
         "metrics": metrics,
+        "warnings": warnings,
         "seconds": round(time.perf_counter() - start, 3),
         "run_dir": str(run.path),
         "versions": package_versions(),

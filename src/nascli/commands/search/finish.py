@@ -143,6 +143,19 @@ def print_summary(cfg: DictConfig, run: RunDir, summary: dict[str, Any]) -> None
             markup=False,
             highlight=False,
         )
+    skipped = [
+        f"{n} {what}"
+        for n, what in (
+            (summary.get("rejected_by_constraints") or 0, "broke the constraints"),
+            (summary.get("missing_from_table") or 0, "were not in the table"),
+            (summary.get("repeats_answered") or 0, "repeated an estimated architecture"),
+        )
+        if n
+    ]
+    if skipped:
+        out.print(
+            f"proposals at no trial's cost: {', '.join(skipped)}", markup=False, highlight=False
+        )
     # Plain lines, never wrapped, so both can be pasted into the next command.
     if best is not None:
         out.print(f"arch: {best['arch']}", markup=False, highlight=False, soft_wrap=True)

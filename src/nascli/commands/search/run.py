@@ -91,6 +91,7 @@ def _finish(search: Search, status: str, stop_reason: str, error: str | None) ->
     if search.estimator.simulated:
         extra["simulated_seconds"] = round(search.elapsed(), 3)
     extra["repeats_answered"] = search.proposer.repeats  # answered from the history, no trial
+    extra["missing_from_table"] = search.proposer.missing  # a sampled table lacks them, no trial
     return finish(
         search.cfg,
         search.run,
