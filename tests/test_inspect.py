@@ -75,3 +75,14 @@ def test_inspect_bad_input_is_one_line(nas, tmp_path, args, named):
     out = nas("inspect", *args, cwd=tmp_path)
     assert out.returncode == 2 and out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1 and named in out.stderr
+
+
+def test_inspect_takes_the_space_and_dataset_from_a_run_directory(nas, tmp_path):
+    args = ["space=nbgraph", "dataset=cora", "estimator=nbgraph", "search.trials=3"]
+    search = nas("search", *args, "hydra.run.dir=run", cwd=tmp_path)
+    assert search.returncode == 0, search.stderr
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    out = nas("inspect", "arch=run", "format=json", "hydra.run.dir=i", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert shown["space"] == "nbgraph" and shown["arch"] == best["arch"]

@@ -108,13 +108,15 @@ def main() -> None:
         argv = dirs_override(argv)
     if command in ("bench", "hw") and argv and "=" not in argv[0] and not argv[0].startswith("-"):
         argv = [f"action={argv[0]}", *argv[1:]]
-    if command in ("train", "evaluate"):
+    if command in ("train", "evaluate", "inspect"):
         from nascli.cli.inherit import inherit
         from nascli.core.errors import NascliError
 
         try:
             if command == "train":
                 argv = inherit(argv, ("arch", "run", "resume"))
+            elif command == "inspect":  # arch=<run dir>: its space and dataset, as train does
+                argv = inherit(argv, ("arch",))
             else:
                 argv = inherit(argv, ("run",), ("dataset",))
         except NascliError as exc:
