@@ -246,7 +246,7 @@ def test_report_gives_the_chosen_archs_test_accuracy_and_regret_per_budget(table
 
 
 def test_ctrl_c_during_a_build_says_how_to_continue_and_keeps_the_rows(tmp_path):
-    args = ["bench", "build", "bench.limit=4", "estimator.epochs=1", "bench.file=t.sqlite"]
+    args = ["bench", "build", "bench.limit=6", "estimator.epochs=1", "bench.file=t.sqlite"]
     proc = subprocess.Popen(
         [NAS, *args], cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
@@ -259,7 +259,7 @@ def test_ctrl_c_during_a_build_says_how_to_continue_and_keeps_the_rows(tmp_path)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
     kept = len(BenchTable(table).rows())
-    assert proc.returncode == 130 and 1 <= kept < 4, err[-2000:]
-    assert "the same command continues: nas bench build bench.limit=4" in err
+    assert proc.returncode == 130 and 1 <= kept < 6, err[-2000:]
+    assert "the same command continues: nas bench build bench.limit=6" in err
     again = _json(run_nas(*args, "format=json", cwd=tmp_path))
-    assert again["rows"] == 4 and again["trained_now"] == 4 - kept
+    assert again["rows"] == 6 and again["trained_now"] == 6 - kept

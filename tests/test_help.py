@@ -98,3 +98,19 @@ def test_every_example_in_every_help_runs(tmp_path):
             elif command == "hw" and words[1] == "profile":
                 made["hw table"] = json.loads(out.stdout)["file"]
     assert ran == sum(len(v) for v in EXAMPLES.values())
+
+
+@pytest.mark.parametrize(
+    "argv, index",
+    [
+        (["profile"], 0),
+        (["-m", "profile", "hw.samples=3"], 1),
+        (["--cfg", "job"], None),
+        (["space=darts", "-m"], None),
+        (["--cfg", "job", "validate"], 2),
+    ],
+)
+def test_the_action_word_is_found_past_flags_and_their_values(argv, index):
+    from nascli.cli import _action_index
+
+    assert _action_index(argv) == index

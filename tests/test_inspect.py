@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import TINY
+from tests.conftest import TINY, assert_one_line_error
 
 ALL_3X3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -74,7 +74,7 @@ def test_inspect_without_an_arch_describes_the_space(nas, tmp_path):
 def test_inspect_bad_input_is_one_line(nas, tmp_path, args, named):
     out = nas("inspect", *args, cwd=tmp_path)
     assert out.returncode == 2 and out.stdout == ""
-    assert len(out.stderr.strip().splitlines()) == 1 and named in out.stderr
+    assert_one_line_error(out, named)
 
 
 def test_inspect_takes_the_space_and_dataset_from_a_run_directory(nas, tmp_path):

@@ -14,7 +14,7 @@ from nascli.oneshot.latency import edge_input_shapes, latency_table
 from nascli.spaces.darts import DartsSpace
 from nascli.spaces.mobilenet import MobileNetSpace
 from nascli.spaces.nb201 import NB201Space
-from tests.conftest import run_nas
+from tests.conftest import assert_one_line_error, run_nas
 
 
 class ParamsDevice:
@@ -120,6 +120,6 @@ def test_latency_weight_needs_a_device_to_time_on(tmp_path):
         "hardware.file=none.json",
         cwd=tmp_path,
     )
-    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert_one_line_error(out, "none.json")
     out = run_nas("search", "strategy=darts", "strategy.latency_weight=-1", cwd=tmp_path)
     assert out.returncode == 2 and "strategy.latency_weight" in out.stderr, out.stderr

@@ -445,7 +445,8 @@ def test_collapse_warning_names_its_cause_and_the_remedies_that_apply():
             }
         }
     )
-    enas = OmegaConf.create({"strategy": {"epochs": 150}})
+    # ENAS's config has max_skip (refused when set): its controller caps nothing.
+    enas = OmegaConf.create({"strategy": {"epochs": 150, "max_skip": None}})
     fine = {"val_acc": 0.9}
     skips = (
         "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

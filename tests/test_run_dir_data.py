@@ -107,8 +107,7 @@ def test_resume_refuses_specials_and_interpolations(nas, tmp_path, finished, spa
         lambda h: h["hydra"]["runtime"]["choices"].update(space="custom"),
     )
     out = nas("search", f"resume={run}", "search.trials=3")
-    assert out.returncode == 2 and "config.yaml" in out.stderr, out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1
+    assert_one_line_error(out, "config.yaml")
     assert not marker.exists()
 
 

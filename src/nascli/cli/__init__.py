@@ -42,16 +42,33 @@ def _command_from_completion_line() -> str | None:
     return None
 
 
+# Hydra's flags that take the next word as their value.
+VALUE_FLAGS = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-path", "-cp",
+               "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun"}  # fmt: skip
+
+
+def _action_index(argv: list[str]) -> int | None:
+    """Where the action word of `nas bench|hw` is: the first word that is neither a flag, a flag's
+    value nor an override (`nas hw -m profile ...` has one too)."""
+    skip = False
+    for i, word in enumerate(argv):
+        if skip:
+            skip = False
+        elif word in VALUE_FLAGS:
+            skip = True
+        elif not word.startswith("-") and "=" not in word:
+            return i
+    return None
+
+
 def _action_given(argv: list[str]) -> bool:
-    """Whether `nas bench|hw` was told what to do: a first word that is not an override, or action=.
-    Without one nothing starts (a build can take hours)."""
-    if any(
-        a in ("--cfg", "-c", "--info", "--hydra-help", "-sc", "--shell-completion") for a in argv
-    ):
-        return True
-    first = argv[0] if argv else ""
-    return bool(first and "=" not in first and not first.startswith("-")) or any(
-        a.startswith("action=") for a in argv
+    """Whether `nas bench|hw` was told what to do (an action word or action=), or only asked to
+    show something. Without one nothing starts (a build can take hours)."""
+    shows = ("--cfg", "-c", "--info", "--hydra-help", "-sc", "--shell-completion")
+    return (
+        any(a in shows for a in argv)
+        or _action_index(argv) is not None
+        or any(a.startswith("action=") for a in argv)
     )
 
 
@@ -106,8 +123,8 @@ def main() -> None:
         sys.exit(2)
     if command == "report":
         argv = dirs_override(argv)
-    if command in ("bench", "hw") and argv and "=" not in argv[0] and not argv[0].startswith("-"):
-        argv = [f"action={argv[0]}", *argv[1:]]
+    if command in ("bench", "hw") and (i := _action_index(argv)) is not None:
+        argv = [*argv[:i], f"action={argv[i]}", *argv[i + 1 :]]
     if command in ("train", "evaluate", "inspect"):
         from nascli.cli.inherit import inherit
         from nascli.core.errors import NascliError

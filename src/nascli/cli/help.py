@@ -114,8 +114,11 @@ def _defaults(command: str) -> list[tuple[str, str, bool]]:
             continue
         ((key, value),) = entry.items()
         optional = key.startswith("optional ")
-        group = key.removeprefix("optional ").split("@")[0].strip()
-        if group in HIDDEN or key.startswith("override "):
+        group, _, package = key.removeprefix("optional ").partition("@")
+        group = group.strip()
+        # A group placed under a nested package (predict's predictor@predictors.mlp) is no
+        # `group=option` choice to offer.
+        if group in HIDDEN or key.startswith("override ") or "." in package:
             continue
         out.append((group, str(value), optional and "${" in str(value)))
     return out

@@ -78,8 +78,6 @@ def refused_before_work(check, cfg):
 
 # The config groups a command's first line names, in this order, where the command has them.
 ANNOUNCED = ("space", "strategy", "dataset", "estimator", "hardware")
-# How a first line starts (a refusal starts `nas <command>: error:`).
-ANNOUNCE_PREFIX = re.compile(r"^nas \w+: (running|resuming) ")
 
 
 def announce(cfg, plan: str | None = None, omit: tuple[str, ...] = ()) -> None:
@@ -88,6 +86,10 @@ def announce(cfg, plan: str | None = None, omit: tuple[str, ...] = ()) -> None:
     the run goes."""
     from hydra.core.hydra_config import HydraConfig
 
+    from nascli.lit.distributed import is_rank_zero
+
+    if not is_rank_zero():  # a data-parallel rank relaunched by Lightning: rank 0 speaks
+        return
     hydra_cfg = HydraConfig.get()
     choices = hydra_cfg.runtime.choices
     shown = [g for g in ANNOUNCED if g in cfg and choices.get(g) and g not in omit]
@@ -105,7 +107,11 @@ def say(text: str) -> None:
     """One line of the run's own on stderr, `nas <command>: <text>` (the log file has it too)."""
     import logging
 
+    from nascli.lit.distributed import is_rank_zero
+
     logging.getLogger("nascli").info(text)
+    if not is_rank_zero():
+        return
     print(f"nas {os.environ.get('NASCLI_COMMAND', '')}: {text}", file=sys.stderr, flush=True)
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import multiprocessing
 import random
+import shlex
 import time
 from typing import Any
 
@@ -223,8 +224,7 @@ def run_bench_build(cfg: DictConfig) -> dict[str, Any]:
         if isinstance(exc, SystemExit) and stop["signal"] is None:
             raise  # a real exit, not Lightning's answer to our stop request
         words = [o for o in HydraConfig.get().overrides.task if not o.startswith("action=")]
-        again = " ".join(["nas bench build", *words])
-        log.warning("interrupted after %d architectures; continue with: %s", finished, again)
+        again = " ".join(["nas bench build", *map(shlex.quote, words)])
         say(f"interrupted after {finished} architectures; the same command continues: {again}")
         raise StopRequested() from None
     finally:

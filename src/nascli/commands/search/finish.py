@@ -132,7 +132,11 @@ def print_summary(cfg: DictConfig, run: RunDir, summary: dict[str, Any]) -> None
     out.print(_best_table(summary, cfg.search.get("objective", "val_acc")))
     if summary.get("pareto"):
         _print_front(out, summary["pareto"])
-    if "supernet_epochs" in summary and best is not None:
+    # Only where the figure is a re-estimated path's: derived (supernet_val_acc kept) or SPOS's.
+    scored = best is not None and (
+        "supernet_val_acc" in best["metrics"] or summary.get("strategy") == "spos"
+    )
+    if "supernet_epochs" in summary and scored:
         mixed = (
             " (supernet val acc: every op mixed)" if "supernet_val_acc" in best["metrics"] else ""
         )

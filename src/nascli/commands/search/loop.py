@@ -102,6 +102,8 @@ class Recorder:
                 "trials": len(s.history),
                 "state": s.strategy.state_dict(),
                 "repeats": s.proposer.repeats,
+                "rejected": s.proposer.rejected,
+                "missing": s.proposer.missing,
             },
             compact=True,
         )

@@ -418,22 +418,26 @@ def _collapse_warnings(cfg, space, arch: str, metrics: dict[str, Any], classes: 
         if skips >= pools:
             cause = f"{skips} skip connections or none"
             remedies = []
-            if "max_skip" in strategy:
-                remedies.append("strategy.max_skip=2 (derive at most two skips, P-DARTS)")
             bilevel = "order" in strategy  # DARTS, PC-DARTS, GDAS: they derive every epoch
-            if bilevel and "early_stop_skip" in strategy:
-                remedies.append("strategy.early_stop_skip=true (stop at that many, DARTS+)")
-            if bilevel and "partial" not in strategy:
-                remedies.append("strategy=pcdarts (partial channels)")
+            spos = "search_trials" in strategy  # SPOS caps the skips its evolution derives
+            if bilevel or spos:  # (ENAS's controller has no cap)
+                remedies.append("strategy.max_skip=2 (derive at most two skips, P-DARTS)")
+            if bilevel:
+                remedies.append(
+                    "strategy.max_skip=2 strategy.early_stop_skip=true (stop when the search "
+                    "reaches two, DARTS+)"
+                )
+                if "partial" not in strategy:
+                    remedies.append("strategy=pcdarts (partial channels)")
         else:
             cause = f"{pools} pooling ops"
-            remedies = [
-                f"a longer weight-only warm-up (strategy.warmup_epochs above "
-                f"{strategy.get('warmup_epochs', 0)}) so the convolutions learn before alphas move"
-                if "warmup_epochs" in strategy
-                else "more supernet epochs",
-                f"more epochs (strategy.epochs above {strategy.epochs})",
-            ]
+            remedies = [f"more epochs (strategy.epochs above {strategy.epochs})"]
+            if "warmup_epochs" in strategy:
+                remedies.insert(
+                    0,
+                    f"a longer weight-only warm-up (strategy.warmup_epochs above "
+                    f"{strategy.warmup_epochs}) so the convolutions learn before alphas move",
+                )
         remedies = remedies or [f"more epochs (strategy.epochs above {strategy.epochs})"]
         out.append(
             f"the derived normal cell is mostly parameter-free ({skips + pools} of {len(ops)} ops: "

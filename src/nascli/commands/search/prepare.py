@@ -315,6 +315,8 @@ def restore_strategy(
             for record in history:
                 proposer.heard(record["arch"], answer_of(record))
             proposer.repeats = int(state.get("repeats", 0))
+            proposer.rejected = int(state.get("rejected", 0))
+            proposer.missing = int(state.get("missing", 0))
             return
         log.warning(
             "%s is from trial %s, the history has %d trials: replaying",
