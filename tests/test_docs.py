@@ -28,7 +28,9 @@ def command_lines() -> list[tuple[str, str]]:
         for block in FENCE.findall(page.read_text(encoding="utf-8")):
             for line in block.replace("\\\n", " ").splitlines():
                 line = line.strip()
-                if line.startswith("nas ") and not line.startswith("nas <command>"):
+                # (`nas search: running ...` is a run's output, not a command line)
+                output = re.match(r"nas \w+: ", line)
+                if line.startswith("nas ") and not line.startswith("nas <command>") and not output:
                     out.append((page.name, line))
     return out
 

@@ -16,7 +16,7 @@ import torch
 from nascli.core.errors import NascliError
 from nascli.core.records import read_history
 from nascli.estimators.base import Estimator
-from tests.conftest import NAS
+from tests.conftest import NAS, assert_one_line_error
 
 ARGS = [
     "strategy=evolution",
@@ -138,7 +138,7 @@ def test_resume_bad_input(nas, tmp_path):
     for args, message in cases:
         out = nas("search", *args, cwd=tmp_path)
         assert out.returncode == 2 and message in out.stderr, out.stderr
-        assert len(out.stderr.strip().splitlines()) == 1
+        assert_one_line_error(out, message)
     assert not (tmp_path / "missing").exists()
     after = {
         p.name: p.read_bytes()
