@@ -129,3 +129,22 @@ def test_nas_evaluate_refuses_a_custom_bundle_unless_trusted(nas, tmp_path):
     )  # fmt: skip
     assert trusted.returncode == 0, trusted.stderr
     assert 0.0 <= json.loads(trusted.stdout)["metrics"]["test_acc"] <= 1.0
+
+
+def test_an_ensemble_manifest_cannot_reach_outside_its_bundle(tmp_path):
+    import pytest
+
+    import nascli
+    from nascli.core.errors import NascliError
+    from tests.test_custom_space import EXAMPLE
+
+    # A trusted-looking member outside the bundle, and a symlink inside it that leads there.
+    _custom_bundle(tmp_path / "outside", EXAMPLE)
+    bundle = tmp_path / "bundle"
+    (bundle / "members").mkdir(parents=True)
+    (bundle / "members" / "0").symlink_to(tmp_path / "outside")
+    for names in (["../outside"], [str(tmp_path / "outside")], ["members/0"], ["."], []):
+        (bundle / "ensemble.json").write_text(json.dumps({"members": names}))
+        with pytest.raises(NascliError, match="ensemble") as err:
+            nascli.load(bundle, trust_builder=True)
+        assert "\n" not in str(err.value)

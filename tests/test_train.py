@@ -121,7 +121,12 @@ def test_evaluating_on_val_a_model_trained_on_train_val_warns(trained):
     assert "trained on train+val" in json.loads(out.stdout)["warnings"][0]
 
 
-def test_ensemble_retrains_the_top_k_and_scores_their_average(searched):
+def test_ensemble_retrains_the_top_k_and_is_one_model_everywhere(searched):
+    import onnxruntime as ort
+
+    from nascli.data.module import ImageDataModule
+    from nascli.nn.ensemble import Ensemble
+
     root = searched.parent
     summary = _json(
         run_nas(
@@ -129,7 +134,6 @@ def test_ensemble_retrains_the_top_k_and_scores_their_average(searched):
             f"run={searched}",
             "ensemble.top_k=2",
             *QUICK,
-            "export.onnx=false",
             "hydra.run.dir=ens",
             "format=json",
             cwd=root,
@@ -140,9 +144,9 @@ def test_ensemble_retrains_the_top_k_and_scores_their_average(searched):
     history = [json.loads(line) for line in (searched / "history.jsonl").read_text().splitlines()]
     ranked = sorted(history, key=lambda r: (-r["metrics"]["val_acc"], r["trial"]))
     assert [m["arch"] for m in ensemble["members"]] == [r["arch"] for r in ranked[:2]]
-    # Recompute the ensemble from the two exported members.
-    from nascli.data.module import ImageDataModule
-
+    # nascli.load gives one module; its accuracy is that of the members' averaged probabilities.
+    net = nascli.load(root / "ens")
+    assert isinstance(net, Ensemble) and net.arch == [r["arch"] for r in ranked[:2]]
     nets = [nascli.load(root / "ens" / "members" / str(k)) for k in range(2)]
     data = ImageDataModule("digits", test_fraction=0.2)
     data.mean = torch.tensor(nets[0].normalize["mean"])
@@ -150,9 +154,25 @@ def test_ensemble_retrains_the_top_k_and_scores_their_average(searched):
     correct = 0
     with torch.inference_mode():
         for x, y in data.test_dataloader():
-            probs = sum(torch.softmax(n(x), 1) for n in nets)
+            probs = sum(torch.softmax(n(x), 1) for n in nets) / 2
+            assert torch.allclose(torch.softmax(net(x), 1), probs, atol=1e-6)
             correct += int((probs.argmax(1) == y).sum())
     assert ensemble["test_acc"] == pytest.approx(correct / len(data.arrays.x_test))
+    member_params = sum(m["metrics"]["params"] for m in ensemble["members"])
+    assert ensemble["metrics"]["params"] == member_params
+    # The bundle's model.onnx is the averaged model.
+    assert ensemble["onnx"]["passed"] is True
+    x = next(iter(data.test_dataloader()))[0]
+    session = ort.InferenceSession(
+        str(root / "ens" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    with torch.inference_mode():
+        assert np.abs(session.run(None, {"images": x.numpy()})[0] - net(x).numpy()).max() <= 1e-4
+    assert "An ensemble of 2" in (root / "ens" / "MODEL_CARD.md").read_text()
+    # nas evaluate takes the ensemble's run directory.
+    out = _json(run_nas("evaluate", "run=ens", "format=json", "hydra.run.dir=ens_e", cwd=root))
+    assert out["metrics"]["test_acc"] == pytest.approx(ensemble["test_acc"])
+    assert out["arch"] == net.arch and out["metrics"]["params"] == member_params
 
 
 def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):

@@ -6,6 +6,10 @@ A bundle is a folder with:
   shape, the class count, and the normalisation the inputs need;
 - `model.onnx`: the network in ONNX, checked against PyTorch with onnxruntime;
 - `MODEL_CARD.md`: what the model is, how it was trained, and how well it does.
+
+An ensemble's bundle (`nas train ... ensemble.top_k=k`) holds one member bundle per folder under
+`members/`, `ensemble.json` naming them (paths inside the bundle), and `model.onnx` and
+`MODEL_CARD.md` of the averaged model (`nascli.nn.ensemble.Ensemble`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from nascli.core.errors import NascliError
 
 MODEL, ARCH, ONNX, CARD = "model.pt", "arch.json", "model.onnx", "MODEL_CARD.md"
+ENSEMBLE = "ensemble.json"
 
 log = logging.getLogger("nascli.results.export")
 
@@ -55,15 +60,22 @@ def _build_space(spec: dict[str, Any], trust_builder: bool = False, where: str =
 def load(path: str | Path, map_location: str = "cpu", trust_builder: bool = False) -> Any:
     """The trained network of a `nas train` run directory, in eval mode, as a plain nn.Module.
 
-    A bundle of a custom space runs its builder file to rebuild the network: only with
-    `trust_builder=True`.
+    An ensemble's run directory gives one module that averages its members (`Ensemble`; its
+    `arch` is the list of the members' architectures). A bundle of a custom space runs its
+    builder file to rebuild the network: only with `trust_builder=True`.
 
     Inputs are images of `net.input_shape` (C, H, W), scaled to [0, 1] and normalised with
     `net.normalize["mean"]` and `net.normalize["std"]` per channel, as in training.
     """
+    folder = Path(path).expanduser()
+    if (folder / ENSEMBLE).is_file():
+        return _load_ensemble(folder, map_location, trust_builder)
+    return _load_one(folder, map_location, trust_builder)
+
+
+def _load_one(folder: Path, map_location: str, trust_builder: bool) -> Any:
     import torch
 
-    folder = Path(path).expanduser()
     arch_file, model_file = folder / ARCH, folder / MODEL
     for f in (arch_file, model_file):
         if not f.is_file():
@@ -79,6 +91,46 @@ def load(path: str | Path, map_location: str = "cpu", trust_builder: bool = Fals
     net.arch, net.input_shape = meta["arch"], tuple(meta["input_shape"])
     net.normalize = meta.get("normalize")
     return net
+
+
+def member_folders(folder: Path) -> list[Path]:
+    """The member bundles `ensemble.json` names, each checked to lie inside `folder`."""
+    where = folder / ENSEMBLE
+    try:
+        names = json.loads(where.read_text(encoding="utf-8"))["members"]
+        if not names or not all(isinstance(n, str) for n in names):
+            raise ValueError("its members must be a non-empty list of folder names")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NascliError(f"{where} is not an ensemble manifest ({exc})") from None
+    root = folder.resolve()
+    folders = []
+    for name in names:
+        member = (folder / name).resolve()
+        if member == root or not member.is_relative_to(root):
+            raise NascliError(
+                f"{where} names member {name!r}, which is not a folder inside the bundle; "
+                "an ensemble's members live in its members/ folder"
+            )
+        if (member / ENSEMBLE).exists():
+            raise NascliError(f"{where} names member {name!r}, which is itself an ensemble")
+        folders.append(member)
+    return folders
+
+
+def _load_ensemble(folder: Path, map_location: str, trust_builder: bool) -> Any:
+    from nascli.nn.ensemble import Ensemble
+
+    nets = [_load_one(f, map_location, trust_builder) for f in member_folders(folder)]
+    for net in nets[1:]:
+        if net.input_shape != nets[0].input_shape or net.normalize != nets[0].normalize:
+            raise NascliError(
+                f"{folder / ENSEMBLE}: its members take different inputs "
+                f"({nets[0].input_shape} vs {net.input_shape}, or another normalisation)"
+            )
+    ensemble = Ensemble(nets).eval()
+    ensemble.arch = [net.arch for net in nets]
+    ensemble.input_shape, ensemble.normalize = nets[0].input_shape, nets[0].normalize
+    return ensemble
 
 
 def write_model(
@@ -215,6 +267,53 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
         f'net = nascli.load("{card["run_dir"]}")  # an nn.Module in eval mode',
         "# inputs: images scaled to [0, 1], then (x - mean) / std per channel:",
         f"# mean {card['normalize']['mean']}, std {card['normalize']['std']}",
+        "```",
+        "",
+        "Or without PyTorch: `onnxruntime.InferenceSession('model.onnx')` with input `images`.",
+        "",
+    ]
+    write_text_atomic(folder / CARD, "\n".join(lines))
+
+
+def write_ensemble(folder: Path, members: Sequence[Path], card: dict[str, Any]) -> None:
+    """ensemble.json (member folders relative to `folder`) and the ensemble's MODEL_CARD.md."""
+    from nascli.results.run_dir import write_json_atomic, write_text_atomic
+
+    names = [str(Path(m).relative_to(folder)) for m in members]
+    write_json_atomic(
+        folder / ENSEMBLE,
+        {"members": names, "combine": "mean of the members' softmax probabilities"},
+    )
+    m = card["metrics"]
+    lines = [
+        f"# An ensemble of {len(names)} {card['space']} models on {card['dataset']}",
+        "",
+        f"The top {len(names)} architectures of a search, each retrained from scratch by "
+        "`nas train`, averaged: the ensemble's class probabilities are the mean of its members'.",
+        "",
+        "| member | test accuracy | architecture |",
+        "| --- | --- | --- |",
+    ]
+    for name, member in zip(names, card["members"], strict=True):
+        lines.append(f"| {name} | {100 * member['test_acc']:.2f} % | `{member['arch']}` |")
+    lines += [
+        "",
+        "| what | value |",
+        "| --- | --- |",
+        f"| ensemble test accuracy | {100 * m['test_acc']:.2f} % |",
+        f"| parameters (all members) | {m['params']:,} |",
+        f"| FLOPs (one image, all members) | {m['flops']:,} |",
+        f"| latency ({card['hardware']}) | {m['latency_ms']:.3f} ms |",
+        f"| ONNX check | {card['onnx']} |",
+        "",
+        "Each member's folder is a bundle of its own, with its training recipe in its card.",
+        "",
+        "## Use it",
+        "",
+        "```python",
+        "import nascli",
+        f'net = nascli.load("{card["run_dir"]}")  # one nn.Module averaging the members',
+        "# net(x) is the log of the mean probabilities: argmax and softmax read it as logits",
         "```",
         "",
         "Or without PyTorch: `onnxruntime.InferenceSession('model.onnx')` with input `images`.",

@@ -85,6 +85,8 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     table = Table(title=f"{source}", title_justify="left")
     table.add_column("what")
     table.add_column("value", justify="right")
+    if isinstance(net.arch, list):
+        table.add_row("ensemble members", str(len(net.arch)))
     table.add_row(f"{cfg.split} accuracy", f"{metrics[f'{cfg.split}_acc']:.4f}")
     table.add_row(f"{cfg.split} images", f"{metrics['images']:,}")
     table.add_row("params", f"{metrics['params']:,}")

@@ -28,6 +28,8 @@ from nascli.core.records import best, read_history
 from nascli.data.loader import Augment
 from nascli.estimators.train import make_trainer
 from nascli.lit.classifier import Classifier
+from nascli.lit.evaluation import score
+from nascli.nn.ensemble import Ensemble
 from nascli.results import export
 from nascli.results.resume import check_run_config
 from nascli.results.run_dir import (
@@ -295,23 +297,12 @@ def write_bundle(
     export.write_model(
         run.path, net, space_config, space_name, arch, data.input_shape, data.num_classes, normalize
     )
-    onnx: dict[str, Any] = {"passed": None, "skipped": True}
-    if cfg.export.onnx:
-        sample = next(iter(data.test_dataloader()))[0][:8]
-        onnx = export.export_onnx(run.path, net, sample, float(cfg.export.onnx_tolerance))
-        if not onnx.get("passed"):
-            log.warning("model.onnx check failed: %s", onnx)
+    onnx = _export_onnx(cfg, run.path, net, data)
     picture = None
     graphs = space.graphs(arch)
     if graphs:
         picture = draw_graphs(graphs, run.path / "cell")[0].name
     hydra_cfg = HydraConfig.get()
-    if onnx.get("skipped"):
-        onnx_text = "not exported (export.onnx=false)"
-    elif onnx.get("passed"):
-        onnx_text = f"onnxruntime matches PyTorch (max abs diff {onnx['max_abs_diff']:.2e})"
-    else:
-        onnx_text = f"FAILED: {onnx.get('error') or onnx}"
     export.write_card(
         run.path,
         {
@@ -328,7 +319,7 @@ def write_bundle(
             "normalize": normalize,
             "recipe": _recipe_summary(cfg.recipe),
             "seconds": metrics["seconds"],
-            "onnx": onnx_text,
+            "onnx": _onnx_text(onnx),
             "run_dir": str(run.path),
             "git": git_commit(),
             "versions": package_versions(),
@@ -337,15 +328,65 @@ def write_bundle(
     return onnx
 
 
-@torch.inference_mode()
-def ensemble_accuracy(nets: list[torch.nn.Module], data: Any) -> float:
-    """Test accuracy of the members' averaged softmax probabilities."""
-    correct = total = 0
-    for x, y in data.test_dataloader():
-        probs = sum(torch.softmax(net.eval()(x), dim=1) for net in nets)
-        correct += int((probs.argmax(1) == y).sum())
-        total += len(y)
-    return correct / total
+def _export_onnx(cfg: DictConfig, folder: Path, net: torch.nn.Module, data: Any) -> dict[str, Any]:
+    if not cfg.export.onnx:
+        return {"passed": None, "skipped": True}
+    sample = next(iter(data.test_dataloader()))[0][:8]
+    onnx = export.export_onnx(folder, net, sample, float(cfg.export.onnx_tolerance))
+    if not onnx.get("passed"):
+        log.warning("model.onnx check failed: %s", onnx)
+    return onnx
+
+
+def _onnx_text(onnx: dict[str, Any]) -> str:
+    if onnx.get("skipped"):
+        return "not exported (export.onnx=false)"
+    if onnx.get("passed"):
+        return f"onnxruntime matches PyTorch (max abs diff {onnx['max_abs_diff']:.2e})"
+    return f"FAILED: {onnx.get('error') or onnx}"
+
+
+def _onnx_word(onnx: dict[str, Any]) -> str:
+    return "skipped" if onnx.get("skipped") else ("ok" if onnx.get("passed") else "FAILED")
+
+
+def write_ensemble_bundle(
+    cfg: DictConfig,
+    space_name: str,
+    members: list[dict[str, Any]],
+    nets: list[torch.nn.Module],
+    data: Any,
+    run: RunDir,
+) -> dict[str, Any]:
+    """The averaged model of the members: tested, measured, exported, with its manifest and card."""
+    ensemble = Ensemble(nets).eval()
+    hardware = instantiate(cfg.hardware, "hardware")
+    metrics = {
+        "test_acc": score(ensemble, data.test_dataloader())["acc"],
+        **hardware.measure(ensemble, data.input_shape),
+    }
+    onnx = _export_onnx(cfg, run.path, ensemble, data)
+    hydra_cfg = HydraConfig.get()
+    export.write_ensemble(
+        run.path,
+        [Path(m["run_dir"]) for m in members],
+        {
+            "space": space_name,
+            "dataset": hydra_cfg.runtime.choices.get("dataset", ""),
+            "hardware": hydra_cfg.runtime.choices.get("hardware", ""),
+            "metrics": metrics,
+            "members": [{"arch": m["arch"], "test_acc": m["metrics"]["test_acc"]} for m in members],
+            "onnx": _onnx_text(onnx),
+            "run_dir": str(run.path),
+        },
+    )
+    return {
+        "top_k": len(members),
+        "test_acc": metrics["test_acc"],
+        "metrics": metrics,
+        "onnx": onnx,
+        "members": members,
+    }
 
 
 def run_train(cfg: DictConfig) -> dict[str, Any]:
@@ -393,11 +434,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         "git": git_commit(),
     }
     if len(members) > 1:
-        summary["ensemble"] = {
-            "top_k": len(members),
-            "test_acc": ensemble_accuracy(nets, data),
-            "members": members,
-        }
+        summary["ensemble"] = write_ensemble_bundle(cfg, space_name, members, nets, data, run)
         run.write_json(BEST, summary["best"])
     else:
         summary["onnx"] = members[0]["onnx"]
@@ -425,10 +462,20 @@ def _print(cfg: DictConfig, summary: dict[str, Any], members: list[dict[str, Any
             f"{m['flops']:,}",
             f"{m['latency_ms']:.3f}",
             f"{m['seconds']:.0f}",
-            "skipped" if onnx.get("skipped") else ("ok" if onnx.get("passed") else "FAILED"),
+            _onnx_word(onnx),
         )
     if "ensemble" in summary:
-        table.add_row("ensemble", f"{summary['ensemble']['test_acc']:.4f}", "", "", "", "", "")
+        e = summary["ensemble"]
+        m, onnx = e["metrics"], e["onnx"]
+        table.add_row(
+            "ensemble",
+            f"{m['test_acc']:.4f}",
+            f"{m['params']:,}",
+            f"{m['flops']:,}",
+            f"{m['latency_ms']:.3f}",
+            "",
+            _onnx_word(onnx),
+        )
     out.print(table)
     for member in members:
         out.print(f"arch: {member['arch']}", markup=False, highlight=False, soft_wrap=True)
