@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from nascli.commands.report.run import Row, add_hypervolumes
+from nascli.commands.report.rows import Row, add_hypervolumes
 from nascli.core.errors import NascliError
 from nascli.core.objectives import mnasnet_reward
 from nascli.core.pareto import (

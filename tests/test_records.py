@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from nascli.commands.report.run import read_rows
+from nascli.commands.report.rows import read_rows
 from nascli.commands.search.finish import finish
 from nascli.commands.train.run import top_archs
 from nascli.core.errors import NascliError

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from nascli.cli.argv import dirs_override
-from nascli.commands.report.run import group, pareto_front, read_rows, varying
+from nascli.commands.report.plots import pareto_front
+from nascli.commands.report.rows import read_rows, varying
+from nascli.commands.report.run import group
 from tests.conftest import TINY, assert_one_line_error, run_nas
 
 pytestmark = pytest.mark.slow
@@ -116,7 +118,7 @@ def test_pareto_front_minimises_cost_and_maximises_accuracy():
 
 
 def test_group_counts_failures_apart_and_varying_keys():
-    from nascli.commands.report.run import Row
+    from nascli.commands.report.rows import Row
 
     rows = [
         Row(
@@ -152,7 +154,8 @@ def test_group_counts_failures_apart_and_varying_keys():
 
 
 def test_regret_curve_follows_the_choice_by_val_within_each_time(tmp_path):
-    from nascli.commands.report.run import Row, chosen_at, plot_regret, regret_curve
+    from nascli.commands.report.plots import plot_regret
+    from nascli.commands.report.rows import Row, chosen_at, regret_curve
 
     def rec(trial, seconds, val, test, status="ok"):
         return {
