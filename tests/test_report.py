@@ -184,5 +184,5 @@ def test_regret_curve_follows_the_choice_by_val_within_each_time(tmp_path):
     )
     curve = regret_curve(row, [5, 10, 40], "val_acc")
     assert curve[1:] == pytest.approx([0.35, 0.30]) and curve[0] != curve[0]  # nan at first
-    assert plot_regret(tmp_path / "regret.png", [row], ["strategy"], "val_acc")
+    assert plot_regret(tmp_path, [row], ["strategy"], "val_acc", {"x": "#1f77b4"})
     assert (tmp_path / "regret.png").stat().st_size > 1000

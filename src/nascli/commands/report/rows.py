@@ -47,6 +47,7 @@ class Row:
     history: list[dict[str, Any]] = field(default_factory=list)
     # A multi-objective search's objectives, reference point and constraints.
     objectives: list[str] | None = None
+    objective: str = "val_acc"  # what a single-objective search maximised (search.objective)
     reference: dict[str, Any] | None = None
     constraints: dict[str, Any] = field(default_factory=dict)
 
@@ -123,7 +124,8 @@ def read_job(
         row.reference = search_cfg.get("reference_point")
     if "ensemble" in (summary or {}):
         row.metrics["ensemble_test_acc"] = summary["ensemble"]["test_acc"]
-    objective = (config.get("search") or {}).get("objective", "val_acc")
+    objective = str((config.get("search") or {}).get("objective") or "val_acc")
+    row.objective = objective
     add_regret(row, config, budgets or [], objective, queries or [])
     return row
 

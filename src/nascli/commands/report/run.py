@@ -20,6 +20,8 @@ from rich.table import Table
 
 from nascli.commands.report.plots import (
     draw_winners,
+    main_objective,
+    palette,
     plot_accuracy_vs_cost,
     plot_best_so_far,
     plot_regret,
@@ -297,15 +299,19 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
         compare(grouped, rows, by, [c for c in columns if "@" in c], baseline)
         write_group_csv(run.path / "report_groups.csv", grouped)
     pictures: list[str] = []
+    plots: dict[str, Any] = {}
     winners: list[tuple[Row, Path]] = []
     if cfg.plots:
-        objective = "val_acc"
-        if plot_best_so_far(run.path / "best_so_far.png", rows, by, objective):
-            pictures.append("best_so_far.png")
-        if plot_accuracy_vs_cost(run.path / "accuracy_vs_cost.png", rows, by, objective):
-            pictures.append("accuracy_vs_cost.png")
-        if plot_regret(run.path / "regret.png", rows, by, objective):
-            pictures.append("regret.png")
+        colours, objective = palette(rows, by), main_objective(rows)
+        folder = run.path
+        for name, drawn in (
+            ("best_so_far.png", plot_best_so_far(folder, rows, by, objective, colours)),
+            ("accuracy_vs_cost.png", plot_accuracy_vs_cost(folder, rows, by, colours)),
+            ("regret.png", plot_regret(folder, rows, by, objective, colours)),
+        ):
+            if drawn is not None:
+                pictures.append(name)
+                plots[name] = drawn
         winners = draw_winners(run.path / "cells", rows, metric, int(cfg.cells))
         write_html(run.path / "report.html", rows, keys, columns, grouped, pictures, winners)
     result = {
@@ -330,6 +336,7 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
             for r in rows
         ],
         "groups": grouped,
+        "plots": plots,
         **({"hypervolume_reference": references} if references else {}),
         "files": ["report.csv", *(["report_groups.csv"] if grouped else []), *pictures]
         + ([f"cells/{p.name}" for _, p in winners])
