@@ -15,7 +15,6 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
 from rich.table import Table
 
 from nascli.commands.report.plots import (
@@ -29,6 +28,7 @@ from nascli.commands.report.plots import (
 from nascli.commands.report.rows import METRICS, Row, add_hypervolumes, read_rows, varying
 from nascli.core.errors import NascliError
 from nascli.results.run_dir import SUMMARY, RunDir
+from nascli.ui.tables import console, number, print_fitted
 
 log = logging.getLogger("nascli.report")
 
@@ -40,9 +40,7 @@ def _fmt(value: Any, key: str) -> str:
         return f"{int(value):,}"
     if key == "seconds":
         return f"{value:.0f}"
-    if isinstance(value, float):
-        return f"{value:.4f}" if "acc" in key or "regret" in key else f"{value:.3f}"
-    return str(value)
+    return number(value)
 
 
 def _short(arch: str | None, width: int = 44) -> str:
@@ -279,9 +277,11 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
         raise NascliError(
             f"metric={metric} is in none of these runs; choose from: {', '.join(known)}"
         )
+    # The runs' own objectives first (a proxy's score, say), then the usual metrics.
+    objectives = [o.split(":")[0] for r in rows for o in (r.objectives or [r.objective])]
     columns = [
         c
-        for c in (*METRICS, "ensemble_test_acc")
+        for c in dict.fromkeys((*objectives, *METRICS, "ensemble_test_acc"))
         if any(r.metrics.get(c) is not None for r in rows)
     ]
     columns = [c for c in columns if c != "flops"] + ["seconds", "trials"]
@@ -351,6 +351,33 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+def _droppable(rows: list[Row], columns: list[str]) -> list[str]:
+    """The columns a narrow terminal loses, least telling first; never an objective, a setting
+    that varies, the job, the arch or the last budget's regret."""
+    objectives = {o.split(":")[0] for r in rows for o in (r.objectives or [r.objective])}
+    budgets = [c for c in columns if "@" in c]
+    last = (
+        {c for c in budgets if c.split("@")[1] == budgets[-1].split("@")[1]} if budgets else set()
+    )
+    order = [
+        "trials",
+        "seconds",
+        "flops",
+        "params",
+        "latency_ms",
+        "ensemble_test_acc",
+        "hypervolume",
+        *(c for c in budgets if c not in last),
+        "test_acc",
+        "status",
+        *sorted(c for c in last if c.startswith("test_acc")),
+        "val_acc",
+    ]
+    done = all(r.status == "completed" for r in rows)
+    drop = [c for c in order if c not in objectives and (c in columns or c == "status" and done)]
+    return [c.replace("_", " ") for c in drop]
+
+
 def _print(
     rows: list[Row],
     keys: list[str],
@@ -360,17 +387,27 @@ def _print(
     path: Path,
     by: list[str] | None = None,
 ) -> None:
-    # Wide rows stay whole: a terminal scrolls, a file or pipe does not wrap.
-    out = Console(width=None if Console().is_terminal else 240)
+    out = console()
+    drop = _droppable(rows, columns)
+    where = "format=json (or report.csv)"
     failed = sum(r.status != "completed" for r in rows)
     table = Table(title=f"{len(rows)} jobs ({failed} not completed)", title_justify="left")
     for c in ["job", "status", *keys, "arch", *columns]:
-        table.add_column(c.replace("_", " "), justify="right" if c in columns else "left")
+        # What names a job (its folder, the settings) is never cut; figures wrap their headers.
+        whole = None
+        if c in ("job", *keys):
+            texts = [c, *(r.path.name if c == "job" else str(r.settings.get(c, "")) for r in rows)]
+            whole = min(16, max(len(t) for t in texts))
+        elif c in columns:
+            whole = max(len(_fmt(_value(r, c), c)) for r in rows)
+        table.add_column(
+            c.replace("_", " "), justify="right" if c in columns else "left", min_width=whole
+        )
     for r in rows:
         style = "red" if r.status != "completed" else None
         cells = [str(r.path.name), r.status, *(r.settings.get(k, "") for k in keys), _short(r.arch)]
         table.add_row(*cells, *(_fmt(_value(r, c), c) for c in columns), style=style)
-    out.print(table)
+    print_fitted(out, table, drop, where)
     for r in rows:
         if r.status != "completed" and r.error:
             out.print(f"{r.path}: {r.error}", markup=False, highlight=False, soft_wrap=True)
@@ -386,7 +423,7 @@ def _print(
                     for k in gkeys
                 )
             )
-        out.print(gtable)
+        print_fitted(out, gtable, drop, "format=json (or report_groups.csv)")
         if any("@" in k for k in gkeys):
             out.print(_statistics_table(grouped, by or [], [k for k in gkeys if "@" in k]))
     out.print(f"run dir: {path}", markup=False, highlight=False, soft_wrap=True)

@@ -12,6 +12,7 @@ from rich.table import Table
 from nascli.core import faults
 from nascli.core.records import best_one
 from nascli.results.run_dir import BEST, SUMMARY, RunDir, git_commit, package_versions
+from nascli.ui.tables import number
 
 
 def epochs_done(history: list[dict[str, Any]]) -> int:
@@ -206,7 +207,7 @@ def _cell(key: str, value: Any) -> str:
         return f"{value:,}"
     if key == "latency_ms":
         return f"{value:.3f}"
-    return f"{value:.4f}" if abs(value) < 1000 else f"{value:.4g}"
+    return number(value)
 
 
 def _print_front(out: Console, pareto: dict[str, Any]) -> None:

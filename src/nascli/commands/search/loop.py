@@ -23,6 +23,7 @@ from nascli.core.records import best_one
 from nascli.hardware.constraints import SpaceExhausted
 from nascli.results.run_dir import STRATEGY_STATE
 from nascli.trials.run import run_trial
+from nascli.ui.tables import number
 
 
 def progress_bar(console: Console) -> Progress:
@@ -54,7 +55,7 @@ class Recorder:
     def _best(self) -> str:
         s = self.search
         trial = best_one(s.history, s.objective, s.constraints)
-        return f"{s.objective} {trial['metrics'][s.objective]:.4f}" if trial else "-"
+        return f"{s.objective} {number(trial['metrics'][s.objective])}" if trial else "-"
 
     def budget_spent(self) -> str | None:
         """Which budget other than search.trials is spent, if any."""

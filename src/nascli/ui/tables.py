@@ -1,0 +1,94 @@
+"""Numbers people can read and tables that fit the terminal.
+
+Every table nascli prints goes through `fit`: a table wider than the console loses its least
+important columns first (the caller names them, in the order to drop), then rich wraps what is
+left. What was dropped is said in one line; `format=json` and the CSV files keep every column.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+# A pipe or a file has no width; rows stay whole there unless COLUMNS says otherwise.
+UNBOUNDED = 240
+# A squeezed column (an architecture's text) keeps this many characters before others go.
+ROOMY = 24
+
+
+def number(value: Any, digits: int = 4) -> str:
+    """A float as a person reads it: fixed point in the usual range, `6.23e+10` (three
+    significant figures past the point) outside it, so a proxy score never prints as
+    62296918967.5198 nor an accuracy as 0.0000."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude >= 1e5 or magnitude < 10 ** -(digits - 1)):
+        return f"{value:.3g}"
+    return f"{value:.{digits}f}" if magnitude < 1000 else f"{value:.1f}"
+
+
+def console(stderr: bool = False) -> Console:
+    """A console as wide as the terminal (or COLUMNS); a pipe or a file gets UNBOUNDED."""
+    probe = Console(stderr=stderr)
+    given = os.environ.get("COLUMNS", "")
+    if probe.is_terminal or given.isdigit():
+        return probe
+    return Console(stderr=stderr, width=UNBOUNDED)
+
+
+def _wanted(out: Console, table: Table) -> int:
+    return Measurement.get(out, out.options.update_width(10**6), table).maximum
+
+
+def fit(out: Console, table: Table, drop: Sequence[str] = (), squeeze: str = "") -> list[str]:
+    """Removes columns of `table`, headers named in `drop` and in that order, until it fits
+    `out`'s width, then narrows the `squeeze` column (its cells cut short with an ellipsis);
+    returns the headers removed. Columns not named are never removed: rich wraps their cells
+    if the table is still too wide."""
+
+    def longest(header: str) -> int:
+        cells = [c.cells for c in table.columns if str(c.header) == header]
+        return max((len(str(c)) for c in cells[0]), default=0) if cells else 0
+
+    # Columns go while the table would not fit even with the squeezed column at ROOMY.
+    slack = max(0, longest(squeeze) - ROOMY) if squeeze else 0
+    dropped: list[str] = []
+    for header in drop:
+        if _wanted(out, table) - slack <= out.width:
+            break
+        for i, column in enumerate(table.columns):
+            if str(column.header) == header:
+                table.columns.pop(i)
+                dropped.append(header)
+                break
+    excess = _wanted(out, table) - out.width
+    for column in table.columns:
+        if excess > 0 and squeeze and str(column.header) == squeeze:
+            column.no_wrap, column.overflow = True, "ellipsis"
+            column.max_width = max(12, longest(squeeze) - excess)
+    return dropped
+
+
+def print_fitted(out: Console, table: Table, drop: Sequence[str] = (), where: str = "") -> None:
+    """Prints `table` fitted to `out` (its `arch` column narrowed last) and, under it, which
+    columns did not fit and `where` they are all kept."""
+    dropped = fit(out, table, drop, squeeze="arch")
+    out.print(table)
+    if dropped:
+        kept = f"; {where} has them all" if where else ""
+        out.print(
+            f"left out to fit {out.width} columns: {', '.join(dropped)}{kept}",
+            markup=False,
+            highlight=False,
+        )
