@@ -365,3 +365,36 @@ def test_a_default_search_prints_only_its_own_lines_on_stderr(nas, tmp_path):
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     others = [line for line in lines if not STATUS.match(line) and not line.startswith("search ")]
     assert lines and not others, others
+
+
+@pytest.mark.parametrize("seconds,said", [(None, True), (600, False)])
+def test_a_plan_longer_than_an_hour_says_so_after_its_first_trial(tmp_path, seconds, said):
+    """10 s for the first of 1,000 trials: about 2.8 h left, which the run says once with what
+    caps it; with search.seconds=600 the plan is short and nothing is said."""
+    import io
+    import time
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+    from rich.console import Console
+
+    from nascli.commands.search.loop import Recorder, progress_bar
+
+    search = SimpleNamespace(
+        history=[],
+        objective="val_acc",
+        constraints={},
+        workers=1,
+        cfg=OmegaConf.create({"search": {"trials": 1000, "seconds": seconds}}),
+        run=SimpleNamespace(path=tmp_path),
+        elapsed=lambda: 10.0,
+    )
+    text = io.StringIO()
+    progress = progress_bar(Console(file=text, width=200))
+    recorder = Recorder(search, progress)
+    search.history.append({"trial": 0, "status": "ok", "metrics": {"val_acc": 0.5}})
+    recorder.started = time.perf_counter() - 10.0
+    recorder._say_if_long()
+    out = text.getvalue()
+    assert ("takes about 2.8 h" in out and "search.seconds=N caps it" in out) == said, out
+    assert (f"resume={tmp_path}" in out) == said

@@ -53,3 +53,24 @@ def test_the_darts_cifar10_reproduction_runs_end_to_end_on_tiny_cifar_files(tmp_
     assert "order: 2" in order2
     report = json.loads((repro / "report" / "summary.json").read_text())
     assert report["jobs"] == 4
+
+
+def test_the_darts_cifar10_reproduction_says_up_front_that_it_wants_a_gpu(tmp_path):
+    """Without a CUDA device the target stops at once (exit 2) unless TRAINER=cpu is asked for,
+    and names that way out; nothing is searched."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is here: the target runs")
+    if not (ROOT / ".venv" / "bin" / "nas").is_file():
+        pytest.skip("runs the Makefile's .venv/bin/nas")
+    out = subprocess.run(
+        ["make", "-o", ".venv/.installed", "repro-darts-cifar10", f"REPRO_DIR={tmp_path}/r"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "needs a CUDA GPU" in out.stderr and "TRAINER=cpu" in out.stderr, out.stderr
+    assert not (tmp_path / "r").exists()
