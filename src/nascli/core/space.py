@@ -54,7 +54,8 @@ class Space(ABC):
     def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
         """The weight-sharing search network (nascli.nn.supernet) over every choice."""
         raise NascliError(
-            f"space={self.name} has no weight-sharing supernet; one-shot strategies need space=darts or space=nb201"
+            f"space={self.name} has no weight-sharing supernet; one-shot strategies need "
+            "space=darts, nb201, mobilenet or custom"
         )
 
     def derive(self, weights: dict[str, list[list[float]]], max_skip: int | None = None) -> str:

@@ -8,6 +8,7 @@ left. What was dropped is said in one line; `format=json` and the CSV files keep
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -23,15 +24,17 @@ ROOMY = 24
 
 
 def number(value: Any, digits: int = 4) -> str:
-    """A float as a person reads it: fixed point in the usual range, `6.23e+10` (three
-    significant figures past the point) outside it, so a proxy score never prints as
-    62296918967.5198 nor an accuracy as 0.0000."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
+    """A number as a person reads it: integers with thousands separators, floats in fixed point
+    with `digits` decimals in the usual range and with three significant figures outside it
+    (`6.23e+10`, `0.00012`), so a proxy score never prints as 62296918967.5198 nor a tiny
+    figure as 0.0000. numpy scalars count as the numbers they are."""
+    if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return "-" if value is None else str(value)
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    value = float(value)
+    if not math.isfinite(value):
+        return "-" if math.isnan(value) else str(value)
     magnitude = abs(value)
     if magnitude != 0 and (magnitude >= 1e5 or magnitude < 10 ** -(digits - 1)):
         return f"{value:.3g}"

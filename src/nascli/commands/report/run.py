@@ -284,7 +284,7 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
         for c in dict.fromkeys((*objectives, *METRICS, "ensemble_test_acc"))
         if any(r.metrics.get(c) is not None for r in rows)
     ]
-    columns = [c for c in columns if c != "flops"] + ["seconds", "trials"]
+    columns = [c for c in columns if c != "flops" or c in objectives] + ["seconds", "trials"]
     if references:  # against one reference point per set of objectives (in the summary)
         columns.append("hypervolume")
     # Benchmark-mode searches: the chosen architecture's test accuracy and regret per budget.
@@ -351,10 +351,11 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-def _droppable(rows: list[Row], columns: list[str]) -> list[str]:
+def _droppable(rows: list[Row], columns: list[str], metric: str) -> list[str]:
     """The columns a narrow terminal loses, least telling first; never an objective, a setting
-    that varies, the job, the arch or the last budget's regret."""
+    that varies, the job, the arch, the report's metric or the last budget's regret."""
     objectives = {o.split(":")[0] for r in rows for o in (r.objectives or [r.objective])}
+    objectives.add(metric)
     budgets = [c for c in columns if "@" in c]
     last = (
         {c for c in budgets if c.split("@")[1] == budgets[-1].split("@")[1]} if budgets else set()
@@ -388,7 +389,7 @@ def _print(
     by: list[str] | None = None,
 ) -> None:
     out = console()
-    drop = _droppable(rows, columns)
+    drop = _droppable(rows, columns, metric)
     where = "format=json (or report.csv)"
     failed = sum(r.status != "completed" for r in rows)
     table = Table(title=f"{len(rows)} jobs ({failed} not completed)", title_justify="left")
