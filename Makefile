@@ -104,5 +104,8 @@ QUERIES ?= 100
 compare-benchmarks: $(STAMP) ## strategies on published benchmark tables: outputs/compare/comparison.md
 	$(BIN)/python scripts/compare_benchmarks.py --seeds $(SEEDS) --queries $(QUERIES) --out outputs/compare
 
-.PHONY: compare-benchmarks help install search search-darts test lint format bench-overhead bench-supernet clean \
+support-matrix: $(STAMP) ## rewrite docs/support.md from one tiny run per space x strategy/estimator/hardware (about 20 min)
+	$(BIN)/python scripts/support_matrix.py --jobs 2
+
+.PHONY: support-matrix compare-benchmarks help install search search-darts test lint format bench-overhead bench-supernet clean \
 	repro-digits repro-strategies repro-darts-cifar10 repro-pareto compare-strategies bench-nb201-digits
