@@ -1,8 +1,8 @@
 """Numbers people can read and tables that fit the terminal.
 
-Every table nascli prints goes through `fit`: a table wider than the console loses its least
-important columns first (the caller names them, in the order to drop), then rich wraps what is
-left. What was dropped is said in one line; `format=json` and the CSV files keep every column.
+`fit` makes a wide table (the report's) fit the console: it loses the columns the caller names,
+in that order, then its `squeeze` column is cut short, then rich wraps what is left.
+`print_fitted` says in one line what was dropped and where every column is kept.
 """
 
 from __future__ import annotations
@@ -76,10 +76,10 @@ def fit(out: Console, table: Table, drop: Sequence[str] = (), squeeze: str = "")
                 dropped.append(header)
                 break
     excess = _wanted(out, table) - out.width
-    for column in table.columns:
-        if excess > 0 and squeeze and str(column.header) == squeeze:
-            column.no_wrap, column.overflow = True, "ellipsis"
-            column.max_width = max(12, longest(squeeze) - excess)
+    narrowed = [c for c in table.columns if squeeze and str(c.header) == squeeze]
+    if excess > 0 and narrowed:
+        narrowed[0].no_wrap, narrowed[0].overflow = True, "ellipsis"
+        narrowed[0].max_width = max(12, longest(squeeze) - excess)
     return dropped
 
 

@@ -51,6 +51,12 @@ class Row:
     reference: dict[str, Any] | None = None
     constraints: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def objective_names(self) -> list[str]:
+        """The metrics this run optimised, without their directions (`latency_ms:min` ->
+        `latency_ms`)."""
+        return [o.split(":")[0] for o in (self.objectives or [self.objective])]
+
 
 def _load_yaml(path: Path) -> Any:
     try:

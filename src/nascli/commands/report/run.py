@@ -278,7 +278,7 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
             f"metric={metric} is in none of these runs; choose from: {', '.join(known)}"
         )
     # The runs' own objectives first (a proxy's score, say), then the usual metrics.
-    objectives = [o.split(":")[0] for r in rows for o in (r.objectives or [r.objective])]
+    objectives = [name for r in rows for name in r.objective_names]
     columns = [
         c
         for c in dict.fromkeys((*objectives, *METRICS, "ensemble_test_acc"))
@@ -354,8 +354,7 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
 def _droppable(rows: list[Row], columns: list[str], metric: str) -> list[str]:
     """The columns a narrow terminal loses, least telling first; never an objective, a setting
     that varies, the job, the arch, the report's metric or the last budget's regret."""
-    objectives = {o.split(":")[0] for r in rows for o in (r.objectives or [r.objective])}
-    objectives.add(metric)
+    objectives = {name for r in rows for name in r.objective_names} | {metric}
     budgets = [c for c in columns if "@" in c]
     last = (
         {c for c in budgets if c.split("@")[1] == budgets[-1].split("@")[1]} if budgets else set()
