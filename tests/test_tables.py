@@ -86,12 +86,12 @@ COLUMNS = [
 def test_a_narrow_terminal_loses_the_least_telling_columns_and_says_so(
     tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setenv("COLUMNS", "70")
+    monkeypatch.setenv("COLUMNS", "80")
     _print(_rows(tmp_path, "score"), ["strategy", "seed"], COLUMNS, None, "test_acc", tmp_path)
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert max(len(line) for line in lines) <= 70, out
-    said = " ".join(out.split("left out to fit 70 columns: ", 1)[1].split())
+    assert max(len(line) for line in lines) <= 80, out
+    said = " ".join(out.split("left out to fit 80 columns: ", 1)[1].split())
     assert said.endswith("; format=json (or report.csv) has them all run dir: " + str(tmp_path))
     # Cheap columns go first; the objective, the settings and the last budget's figures stay.
     dropped = said.split(";")[0].split(", ")

@@ -43,11 +43,11 @@ def number(value: Any, digits: int = 4) -> str:
 
 def console(stderr: bool = False) -> Console:
     """A console as wide as the terminal (or COLUMNS); a pipe or a file gets UNBOUNDED."""
-    probe = Console(stderr=stderr)
     given = os.environ.get("COLUMNS", "")
-    if probe.is_terminal or given.isdigit():
-        return probe
-    return Console(stderr=stderr, width=UNBOUNDED)
+    if given.isdigit():  # stated, so kept even where rich would take a dumb terminal's 80
+        return Console(stderr=stderr, width=int(given))
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=UNBOUNDED)
 
 
 def _wanted(out: Console, table: Table) -> int:
