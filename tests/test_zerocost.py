@@ -13,6 +13,7 @@ from nascli.data.module import ImageDataModule
 from nascli.estimators.zerocost import PROXIES, ZeroCostEstimator, first_batch, score
 from nascli.spaces.darts import DartsSpace
 from nascli.spaces.nb201 import NB201Space
+from nascli.ui.tables import number
 from tests.conftest import TINY
 
 ALL_3X3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -93,6 +94,12 @@ def test_zerocost_search_and_prefilter_through_the_cli(nas, tmp_path):
     best = json.loads((tmp_path / "z" / "best.json").read_text())
     assert best["metrics"]["score"] == max(r["metrics"]["score"] for r in history)
     assert all(r["metrics"]["epochs"] == 0 for r in history)
+    # The report shows the objective the search used (the proxy's score), readably.
+    out = nas("report", "z", "plots=false", "hydra.run.dir=r", cwd=tmp_path, env={"COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    header = next(line for line in out.stdout.splitlines() if "arch" in line)
+    assert "score" in header.split("┃")[4], header  # right after the arch
+    assert f" {number(best['metrics']['score'])} " in out.stdout, out.stdout
 
     out = nas("search", *TINY, "estimator.prefilter=3", "hydra.run.dir=p", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
