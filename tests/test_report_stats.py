@@ -28,10 +28,11 @@ def sweep(tmp_path_factory):
     return folder
 
 
-def _chosen_test_acc(job, queries):
+def _chosen(job, queries, metric="test_acc"):
+    """`metric` of the architecture with the best val_acc among a job's first `queries`."""
     history = [json.loads(line) for line in (job / "history.jsonl").read_text().splitlines()]
     first = [r for r in history[:queries] if r["status"] == "ok"]
-    return max(first, key=lambda r: r["metrics"]["val_acc"])["metrics"]["test_acc"]
+    return max(first, key=lambda r: r["metrics"]["val_acc"])["metrics"][metric]
 
 
 def test_the_p_value_column_is_mann_whitney_against_the_baseline(nas, sweep, tmp_path):
@@ -44,7 +45,7 @@ def test_the_p_value_column_is_mann_whitney_against_the_baseline(nas, sweep, tmp
     jobs = {"random": [sweep / str(k) for k in range(SEEDS)]}
     jobs["evolution"] = [sweep / str(k) for k in range(SEEDS, 2 * SEEDS)]
     for q in (10, 30):
-        values = {s: [_chosen_test_acc(j, q) for j in js] for s, js in jobs.items()}
+        values = {s: [_chosen(j, q) for j in js] for s, js in jobs.items()}
         key = f"test_acc@{q}q"
         for strategy in jobs:
             assert groups[strategy][key] == pytest.approx(sum(values[strategy]) / SEEDS)
@@ -55,6 +56,14 @@ def test_the_p_value_column_is_mann_whitney_against_the_baseline(nas, sweep, tmp
         assert groups["evolution"][f"{key}_p"] == pytest.approx(expected.pvalue)
         regret = groups["random"][f"regret@{q}q"]
         assert regret >= 0  # against the best test score of the whole table
+        # the validation score the search reached, with its own p-value
+        chosen_val = {s: [_chosen(j, q, "val_acc") for j in js] for s, js in jobs.items()}
+        for strategy in jobs:
+            assert groups[strategy][f"val_acc@{q}q"] == pytest.approx(
+                sum(chosen_val[strategy]) / SEEDS
+            )
+        expected = mannwhitneyu(chosen_val["evolution"], chosen_val["random"])
+        assert groups["evolution"][f"val_acc@{q}q_p"] == pytest.approx(expected.pvalue)
 
 
 def test_the_table_output_shows_the_statistics(nas, sweep, tmp_path):

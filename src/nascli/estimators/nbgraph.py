@@ -11,6 +11,7 @@ restricted unpickler, which builds containers, numbers and strings and nothing e
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,22 @@ def table_file(dataset: str, file: str | None = None) -> Path:
 
 
 def read_table(dataset: str, file: str | None = None) -> dict[int, dict[str, float]]:
-    """{row number: {val_acc, test_acc, latency_ms, params}} of one dataset's table."""
+    """{row number: {val_acc, test_acc, latency_ms, params}} of one dataset's table (a fresh
+    copy; the file is parsed once per process while it is unchanged)."""
     path = table_file(dataset, file)
     if not path.is_file():
         raise NascliError(
             f"estimator.file={path} does not exist; drop the key to read the package's table"
         )
+    stat = path.stat()
+    rows = _parsed(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return {key: dict(row) for key, row in rows.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(path: str, size: int, mtime_ns: int) -> dict[int, dict[str, float]]:
+    """The rows of the table at `path`; size and mtime make a changed file a new entry, so a
+    sweep's jobs share one parse."""
     raw = safe_pickle.load(path)
     if not isinstance(raw, dict) or not raw:
         raise NascliError(f"{path} is not a NAS-Bench-Graph table (no rows)")

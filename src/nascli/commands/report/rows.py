@@ -168,7 +168,8 @@ def add_regret(
 ) -> None:
     """For a search on a benchmark table: the test accuracy of the architecture it would have
     chosen (best `objective` so far) after each budget of simulated seconds and after each
-    number of queries (trials), and its regret to the table's optimum."""
+    number of queries (trials), and its regret to the table's optimum; after each number of
+    queries also the chosen architecture's `objective`."""
     if not row.history:
         return
     optimum = benchmark_optimum(config.get("estimator") or {})
@@ -190,6 +191,9 @@ def add_regret(
         test = None if best is None else best["metrics"].get("test_acc")
         row.metrics[f"test_acc@{q}q"] = test
         row.metrics[f"regret@{q}q"] = None if test is None else optimum - test
+        # What the search itself optimised: apart from the test score, it tells how well the
+        # strategy searched from how well validation picked.
+        row.metrics[f"{objective}@{q}q"] = None if best is None else best["metrics"].get(objective)
 
 
 def add_hypervolumes(
