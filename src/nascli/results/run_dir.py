@@ -41,12 +41,14 @@ class RunDir:
         if write:
             self.path.mkdir(parents=True, exist_ok=True)
 
-    def append_history(self, record: dict[str, Any]) -> None:
-        """One JSON line per evaluated architecture, on disk before the next trial starts."""
-        self.append_line(HISTORY, record)
+    def append_history(self, record: dict[str, Any], sync: bool = True) -> None:
+        """One JSON line per evaluated architecture, written (and with `sync`, fsynced) before
+        the next trial starts."""
+        self.append_line(HISTORY, record, sync)
 
-    def append_line(self, name: str, record: dict[str, Any]) -> None:
-        """Append one JSON line to `name` and fsync it."""
+    def append_line(self, name: str, record: dict[str, Any], sync: bool = True) -> None:
+        """Append one JSON line to `name`; `sync`: fsync it too (a written line survives the
+        process being killed either way; fsync makes it survive a power cut)."""
         if not self.writes:
             return
         line = json.dumps(record, sort_keys=False) + "\n"
@@ -58,7 +60,8 @@ class RunDir:
                 faults.die()
             f.write(line)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
 
     def read_history(self) -> list[dict[str, Any]]:
         """The trials recorded so far (see nascli.core.records.read_history)."""

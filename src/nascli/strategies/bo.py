@@ -25,10 +25,11 @@ def categorical_distributions(space) -> dict[str, Any]:
 class BayesianOptimisation(Strategy):
     """Each decision of the space is one categorical parameter.
 
-    The state is the list of told results: every ask rebuilds the study from it with a sampler
-    seeded by (seed, number told), so a resumed search proposes exactly what an uninterrupted one
-    would. A proposal already evaluated is told its known result and asked again (`retries` times),
-    then replaced by a random unseen architecture: no duplicates while the space has unseen ones.
+    The state is the list of told results: the study holds exactly those (built once, added to
+    as results arrive), and each ask gets a sampler seeded by (seed, number told), so a resumed
+    search proposes exactly what an uninterrupted one would. A proposal already evaluated is
+    asked again (`retries` times), then replaced by a random unseen architecture: no duplicates
+    while the space has unseen ones.
 
     Args:
         sampler: tpe | gp (Optuna's) | predictor (`predictor`, fitted each ask).
@@ -58,6 +59,8 @@ class BayesianOptimisation(Strategy):
         self.objective, self.retries = objective, retries
         self.told: list[tuple[list[int], float | None]] = []  # (encoding, value or None if failed)
         self.seen: set[str] = set()
+        self._built = None  # the Optuna study of `told`, made at the first ask
+        self._distributions_cache = None
         self.model = None
         if sampler == "predictor":
             from nascli.strategies.model_based import PredictorSearch
@@ -68,27 +71,39 @@ class BayesianOptimisation(Strategy):
             )  # fmt: skip
 
     def _distributions(self) -> dict[str, Any]:
-        return categorical_distributions(self.space)
+        if self._distributions_cache is None:
+            self._distributions_cache = categorical_distributions(self.space)
+        return self._distributions_cache
 
     def _study(self):
+        """The study of everything told (built once, then added to by `tell`), with a fresh
+        sampler seeded by (seed, number told): what it proposes depends on nothing else, so a
+        study rebuilt on resume proposes what the uninterrupted one would."""
         import optuna
-        from optuna.trial import TrialState, create_trial
 
         optuna.logging.set_verbosity(logging.WARNING)
+        if self._built is None:
+            self._built = optuna.create_study(direction="maximize")
+            for encoding, value in self.told:
+                self._add(encoding, value)
         seed = self.seed * 1_000_003 + len(self.told)
         if self.sampler_name == "gp":
             sampler = optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.startup_trials)
         else:
             sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.startup_trials)
-        study = optuna.create_study(direction="maximize", sampler=sampler)
-        dists = self._distributions()
-        for encoding, value in self.told:
-            params = {f"d{i}": v for i, v in enumerate(encoding)}
-            state = TrialState.COMPLETE if value is not None else TrialState.FAIL
-            study.add_trial(
-                create_trial(params=params, distributions=dists, value=value, state=state)
+        self._built.sampler = sampler
+        return self._built, self._distributions()
+
+    def _add(self, encoding: list[int], value: float | None) -> None:
+        from optuna.trial import TrialState, create_trial
+
+        params = {f"d{i}": v for i, v in enumerate(encoding)}
+        state = TrialState.COMPLETE if value is not None else TrialState.FAIL
+        self._built.add_trial(
+            create_trial(
+                params=params, distributions=self._distributions(), value=value, state=state
             )
-        return study, dists
+        )
 
     def ask(self) -> str:
         if self.model is not None:
@@ -96,19 +111,14 @@ class BayesianOptimisation(Strategy):
         from optuna.trial import TrialState
 
         study, dists = self._study()
-        known = {self.space.format(enc): value for enc, value in self.told}
         for _ in range(self.retries):
             trial = study.ask(dists)
             arch = self.space.decode([trial.params[f"d{i}"] for i in range(len(dists))])
+            # Closed as failed, which the samplers ignore: the study holds only what was told.
+            study.tell(trial, state=TrialState.FAIL)
             if arch not in self.seen:
                 self.seen.add(arch)
                 return arch
-            # Already proposed: tell the surrogate what it is worth so that it looks elsewhere.
-            value = known.get(arch)
-            if value is None:
-                study.tell(trial, state=TrialState.FAIL)
-            else:
-                study.tell(trial, value)
         for _ in range(100):
             arch = self.space.sample(self.rng)
             if arch not in self.seen:
@@ -123,6 +133,8 @@ class BayesianOptimisation(Strategy):
         self.seen.add(arch)
         value = None if metrics is None else float(metrics[self.objective])
         self.told.append((self.space.encode(arch), value))
+        if self._built is not None:
+            self._add(*self.told[-1])
 
     def state_dict(self) -> dict[str, Any]:
         if self.model is not None:
@@ -140,3 +152,4 @@ class BayesianOptimisation(Strategy):
         super().load_state_dict(state)
         self.told = [(list(enc), value) for enc, value in state["told"]]
         self.seen = set(state["seen"])
+        self._built = None

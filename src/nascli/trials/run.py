@@ -55,9 +55,9 @@ def dead_worker_record(trial: int, arch: str) -> dict[str, Any]:
 
 def _metrics(cfg, trial, arch, space, data, estimator, hardware, rung, record) -> dict[str, Any]:
     seed = trial_seed(cfg.seed, trial)
-    torch.manual_seed(seed)
     net, cost, logger = None, {}, None
-    if not estimator.provides_cost:  # a table has them: build nothing
+    if not estimator.provides_cost:  # a table has them: build nothing (and draw nothing)
+        torch.manual_seed(seed)
         net = space.build(arch, data.input_shape, data.num_classes)
         cost = hardware.measure(net, data.input_shape)
         if cfg.logger.get("_target_"):

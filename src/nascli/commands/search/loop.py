@@ -3,6 +3,7 @@ is spent. One worker runs trials here; several run them on a pool (nascli.comman
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -39,12 +40,25 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
+# A search whose trials take milliseconds (a benchmark table) saves its strategy's state and
+# fsyncs its history at most this often; a resume replays the trials after the saved state.
+SAVE_EVERY_S = 1.0
+
+
 class Recorder:
-    """Writes each finished trial (history, strategy state) and keeps the progress bar current."""
+    """Writes each finished trial (history, strategy state) and keeps the progress bar current.
+
+    Per trial it does a constant amount of work, however long the history: the best trial and
+    the failure count are kept as trials arrive, and the strategy's state (which may grow with
+    what it was told) is written after a trial only when SAVE_EVERY_S has passed since the last
+    write, or every trial with several workers (whose proposals a replay cannot repeat)."""
 
     def __init__(self, search: Search, progress: Progress) -> None:
         self.search, self.progress = search, progress
         self.done_before, self.started = len(search.history), time.perf_counter()
+        self.best = best_one(search.history, search.objective, search.constraints)
+        self.failures = sum(r["status"] == "failed" for r in search.history)
+        self.saved_at = self.synced_at = -math.inf
         self.task = progress.add_task(
             "search",
             total=search.cfg.search.trials,
@@ -53,9 +67,27 @@ class Recorder:
         )
 
     def _best(self) -> str:
-        s = self.search
-        trial = best_one(s.history, s.objective, s.constraints)
+        s, trial = self.search, self.best
         return f"{s.objective} {number(trial['metrics'][s.objective])}" if trial else "-"
+
+    def save_state(self) -> None:
+        """Write the strategy's state when it is due. Only here, between a tell and the next
+        ask, does the state match the history: a proposal moves the strategy on."""
+        s = self.search
+        if not (s.pooled or time.perf_counter() - self.saved_at >= SAVE_EVERY_S):
+            return
+        s.run.write_json(
+            STRATEGY_STATE,
+            {
+                "trials": len(s.history),
+                "state": s.strategy.state_dict(),
+                "repeats": s.proposer.repeats,
+                "rejected": s.proposer.rejected,
+                "missing": s.proposer.missing,
+            },
+            compact=True,
+        )
+        self.saved_at = time.perf_counter()
 
     def budget_spent(self) -> str | None:
         """Which budget other than search.trials is spent, if any."""
@@ -90,33 +122,28 @@ class Recorder:
         """Record a finished trial; the error that ends the search, if any."""
         s = self.search
         s.history.append(record)
-        s.run.append_history(record)
+        now = time.perf_counter()
+        sync = s.pooled or now - self.synced_at >= SAVE_EVERY_S
+        s.run.append_history(record, sync=sync)
+        if sync:
+            self.synced_at = now
         s.estimator.heard(record)
         answer = answer_of(record)
         if tell:  # the strategy hears of each architecture once, at its first rung
             s.strategy.tell(record["arch"], answer)
             s.proposer.heard(record["arch"], answer)
         faults.reached("state")
-        s.run.write_json(
-            STRATEGY_STATE,
-            {
-                "trials": len(s.history),
-                "state": s.strategy.state_dict(),
-                "repeats": s.proposer.repeats,
-                "rejected": s.proposer.rejected,
-                "missing": s.proposer.missing,
-            },
-            compact=True,
-        )
+        self.save_state()
         faults.reached("between")
+        self.best = best_one([r for r in (self.best, record) if r], s.objective, s.constraints)
         self.progress.update(self.task, advance=1, best=self._best())
         if len(s.history) == self.done_before + 1 and not s.estimator.simulated:
             self._say_if_long()
-        failures = sum(r["status"] == "failed" for r in s.history)
+        self.failures += record["status"] == "failed"
         max_failures = s.cfg.search.get("max_failures")
-        if max_failures is not None and failures > max_failures:
+        if max_failures is not None and self.failures > max_failures:
             return (
-                f"{failures} trials failed, more than search.max_failures={max_failures} "
+                f"{self.failures} trials failed, more than search.max_failures={max_failures} "
                 f"(raise it to go on); last error: {record['error']}"
             )
         return None

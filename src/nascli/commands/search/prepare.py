@@ -303,36 +303,35 @@ def restore_strategy(
     strategy, next_arch, run: RunDir, history: list[dict[str, Any]], proposer
 ) -> None:
     """Bring a fresh strategy (and the proposer's answers) to where they were after `history`:
-    from its saved state when that matches the history, else by replaying the history through
-    ask/tell (each proposal checked)."""
+    from its saved state, replaying through ask/tell (each proposal checked) the trials after
+    it (a fast search saves its state at most once a second), or the whole history when the
+    state is missing, damaged or ahead of the history."""
     if not history:
         return
     saved = run.path / STRATEGY_STATE
+    start = 0
     try:
         state = json.loads(saved.read_text(encoding="utf-8"))
-        if state["trials"] == len(history):
-            strategy.load_state_dict(state["state"])
-            for record in history:
-                proposer.heard(record["arch"], answer_of(record))
-            proposer.repeats = int(state.get("repeats", 0))
-            proposer.rejected = int(state.get("rejected", 0))
-            proposer.missing = int(state.get("missing", 0))
-            return
-        log.warning(
-            "%s is from trial %s, the history has %d trials: replaying",
-            saved,
-            state["trials"],
-            len(history),
-        )
+        if not 0 < int(state["trials"]) <= len(history):
+            raise ValueError(f"it is from trial {state['trials']} of {len(history)}")
+        strategy.load_state_dict(state["state"])
+        start = int(state["trials"])
+        for record in history[:start]:
+            proposer.heard(record["arch"], answer_of(record))
+        proposer.repeats = int(state.get("repeats", 0))
+        proposer.rejected = int(state.get("rejected", 0))
+        proposer.missing = int(state.get("missing", 0))
+        if start < len(history):
+            log.info("%s is from trial %d of %d: replaying the rest", saved, start, len(history))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning("cannot use %s (%s): replaying the history", saved, exc)
-    for record in history:
+    for record in history[start:]:
         if record.get("rung", 0) > 0:  # a promotion: the strategy neither proposed nor heard it
             continue
         proposed = next_arch(record["trial"])
         if proposed != record["arch"]:
             raise NascliError(
-                f"resume={run.path}: the strategy state is missing or damaged and replaying the history proposes "
+                f"resume={run.path}: the strategy state is missing, damaged or older than the history, and replaying it proposes "
                 f"{proposed} at trial {record['trial']}, where the history has {record['arch']}; it cannot be resumed"
             )
         strategy.tell(record["arch"], answer_of(record))
