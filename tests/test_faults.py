@@ -85,3 +85,27 @@ def test_a_search_killed_anywhere_resumes_to_the_uninterrupted_result(tmp_path, 
     assert _outcome(run) == _outcome(tmp_path / "whole")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["resumed"]
+
+
+@pytest.mark.parametrize("strategy", ["bananas", "local"])
+def test_a_state_older_than_the_history_is_caught_up_by_replaying_the_rest(tmp_path, strategy):
+    """A fast search saves its strategy's state at most once a second, so its state may lag
+    the history; a resume loads it and replays the later trials through ask/tell."""
+    args = [f"strategy={strategy}", *TABLE]
+    if strategy == "bananas":
+        args += ["strategy.initial=3", "strategy.batch=2", "predictor.members=2"]
+    done = _nas([*args, "hydra.run.dir=whole"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    run = tmp_path / "short"
+    short = _nas([*args, "search.trials=2", f"hydra.run.dir={run}"], tmp_path)
+    assert short.returncode == 0, short.stderr
+    early = (run / "strategy_state.json").read_text()
+    more = _nas([f"resume={run}", "search.trials=5"], tmp_path)
+    assert more.returncode == 0, more.stderr
+    # As if the state had last been saved early on: it lags the history's five trials.
+    (run / "strategy_state.json").write_text(early)
+    assert json.loads(early)["trials"] <= 2
+    longer = _nas([f"resume={run}", "search.trials=8"], tmp_path)
+    assert longer.returncode == 0, longer.stderr
+    assert "replaying the rest" in (run / "search.log").read_text()
+    assert _outcome(run) == _outcome(tmp_path / "whole")
