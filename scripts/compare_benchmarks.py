@@ -30,30 +30,56 @@ TABLES = {
 }
 
 
-def ceiling(name: str) -> dict[str, float]:
-    """What searching the whole table would give: the best validation score, and the test score
-    of the architecture that has it (the mean over ties): what a search that chooses by
-    validation reports once it has found the best."""
+def _scores(name: str) -> list[tuple[float, float]]:
+    """(validation, test) score of every architecture of a table."""
     if name in GRAPHS:
         from nascli.estimators.nbgraph import read_table
 
-        rows = [(r["val_acc"], r["test_acc"]) for r in read_table(name).values()]
-    else:
-        import nascli
-        from nascli.benchmarks.table import BenchTable
+        return [(r["val_acc"], r["test_acc"]) for r in read_table(name).values()]
+    import nascli
+    from nascli.benchmarks.table import BenchTable
 
-        table = BenchTable(
-            str(Path(nascli.__file__).parent / "bench_tables" / "nb201-digits.sqlite")
-        )
-        rows = [
+    table = BenchTable(str(Path(nascli.__file__).parent / "bench_tables" / "nb201-digits.sqlite"))
+    try:
+        return [
             (r["curves"]["val_acc"][-1], r["curves"]["test_acc"][-1])
             for r in table.rows().values()
             if r["status"] == "ok"
         ]
+    finally:
         table.close()
+
+
+def ceiling(name: str) -> dict[str, float]:
+    """What searching the whole table would give: the best validation score, and the test score
+    of the architecture that has it (the mean over ties): what a search that chooses by
+    validation reports once it has found the best."""
+    rows = _scores(name)
     val = max(v for v, _ in rows)
     tied = [t for v, t in rows if v == val]  # a search keeps whichever it met first
     return {"val_acc": val, "test_acc": sum(tied) / len(tied)}
+
+
+def agreement(name: str, top: int = 500) -> tuple[float, int]:
+    """Kendall's tau (tau-b) between validation and test score over the table's `top`
+    architectures by validation score (and any tied with the last): how far validation can
+    still tell the best apart from the merely good."""
+    from scipy.stats import kendalltau
+
+    rows = _scores(name)
+    cut = sorted((v for v, _ in rows), reverse=True)[top - 1]
+    rows = [(v, t) for v, t in rows if v >= cut]  # ties at the cut all in
+    return float(kendalltau([v for v, _ in rows], [t for _, t in rows]).statistic), len(rows)
+
+
+def print_ceilings() -> None:
+    print(f"{'table':<14} {'best val':>9} {'its test':>9} {'tau top-500':>12} {'archs':>6}")
+    for name in TABLES:
+        c = ceiling(name)
+        tau, n = agreement(name)
+        print(
+            f"{name:<14} {100 * c['val_acc']:>9.2f} {100 * c['test_acc']:>9.2f} {tau:>12.2f} {n:>6}"
+        )
 
 
 def run_table(name: str, args: argparse.Namespace) -> dict:
@@ -160,7 +186,16 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="keep the tables an earlier call under --out finished"
     )
+    parser.add_argument(
+        "--ceilings",
+        action="store_true",
+        help="print each table's best validation score, its test score and how well "
+        "validation ranks the top architectures by test, and stop",
+    )
     args = parser.parse_args()
+    if args.ceilings:
+        print_ceilings()
+        return
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda name: run_table(name, args), args.tables))
