@@ -25,7 +25,7 @@ def categorical_distributions(space) -> dict[str, Any]:
 class BayesianOptimisation(Strategy):
     """Each decision of the space is one categorical parameter.
 
-    The state is the list of told results: the study holds exactly those (built once, added to
+    The state is the list of told results: the study holds those (built once, added to
     as results arrive), and each ask gets a sampler seeded by (seed, number told), so a resumed
     search proposes exactly what an uninterrupted one would. A proposal already evaluated is
     asked again (`retries` times), then replaced by a random unseen architecture: no duplicates

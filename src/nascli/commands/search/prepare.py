@@ -183,7 +183,7 @@ def build_search(
         check_trainer(trainer_cfg)  # trials train on this machine: it must have the device
     estimator.prepare(space, data, cfg.seed, run.path)
     next_arch = make_next_arch(cfg, proposer, space, data, estimator)
-    restore_strategy(strategy, next_arch, run, history, proposer)
+    restore_strategy(strategy, next_arch, run, history, proposer, pooled)
     search = Search(
         cfg, run, space_name, history, space, data, strategy, estimator, hardware, proposer,
         next_arch, objective, constraints, workers, make_pool, pooled,
@@ -300,7 +300,7 @@ def make_next_arch(cfg, proposer, space, data, estimator: Estimator):
 
 
 def restore_strategy(
-    strategy, next_arch, run: RunDir, history: list[dict[str, Any]], proposer
+    strategy, next_arch, run: RunDir, history: list[dict[str, Any]], proposer, pooled=False
 ) -> None:
     """Bring a fresh strategy (and the proposer's answers) to where they were after `history`:
     from its saved state, replaying through ask/tell (each proposal checked) the trials after
@@ -314,10 +314,16 @@ def restore_strategy(
         state = json.loads(saved.read_text(encoding="utf-8"))
         if not 0 < int(state["trials"]) <= len(history):
             raise ValueError(f"it is from trial {state['trials']} of {len(history)}")
+        if pooled and int(state["trials"]) != len(history):
+            # Saved with proposals still running: a replay from it cannot repeat them.
+            raise ValueError(
+                f"a pooled run's state is from trial {state['trials']} of {len(history)}"
+            )
         strategy.load_state_dict(state["state"])
         start = int(state["trials"])
         for record in history[:start]:
-            proposer.heard(record["arch"], answer_of(record))
+            if record.get("rung", 0) == 0:  # what the strategy heard: first rungs only
+                proposer.heard(record["arch"], answer_of(record))
         proposer.repeats = int(state.get("repeats", 0))
         proposer.rejected = int(state.get("rejected", 0))
         proposer.missing = int(state.get("missing", 0))
