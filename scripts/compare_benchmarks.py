@@ -36,10 +36,10 @@ def _scores(name: str) -> list[tuple[float, float]]:
         from nascli.estimators.nbgraph import read_table
 
         return [(r["val_acc"], r["test_acc"]) for r in read_table(name).values()]
-    import nascli
     from nascli.benchmarks.table import BenchTable
+    from nascli.core.config import _shipped_table
 
-    table = BenchTable(str(Path(nascli.__file__).parent / "bench_tables" / "nb201-digits.sqlite"))
+    table = BenchTable(_shipped_table("nb201-digits"))
     try:
         return [
             (r["curves"]["val_acc"][-1], r["curves"]["test_acc"][-1])

@@ -4,6 +4,7 @@ predictors as the surrogate (sampler=predictor: expected improvement over unifor
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -60,7 +61,6 @@ class BayesianOptimisation(Strategy):
         self.told: list[tuple[list[int], float | None]] = []  # (encoding, value or None if failed)
         self.seen: set[str] = set()
         self._built = None  # the Optuna study of `told`, made at the first ask
-        self._distributions_cache = None
         self.model = None
         if sampler == "predictor":
             from nascli.strategies.model_based import PredictorSearch
@@ -70,10 +70,9 @@ class BayesianOptimisation(Strategy):
                 candidates="random", pool=candidates, batch=1, acquisition="ei",
             )  # fmt: skip
 
+    @functools.cached_property
     def _distributions(self) -> dict[str, Any]:
-        if self._distributions_cache is None:
-            self._distributions_cache = categorical_distributions(self.space)
-        return self._distributions_cache
+        return categorical_distributions(self.space)
 
     def _study(self):
         """The study of everything told (built once, then added to by `tell`), with a fresh
@@ -92,7 +91,7 @@ class BayesianOptimisation(Strategy):
         else:
             sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.startup_trials)
         self._built.sampler = sampler
-        return self._built, self._distributions()
+        return self._built, self._distributions
 
     def _add(self, encoding: list[int], value: float | None) -> None:
         from optuna.trial import TrialState, create_trial
@@ -100,9 +99,7 @@ class BayesianOptimisation(Strategy):
         params = {f"d{i}": v for i, v in enumerate(encoding)}
         state = TrialState.COMPLETE if value is not None else TrialState.FAIL
         self._built.add_trial(
-            create_trial(
-                params=params, distributions=self._distributions(), value=value, state=state
-            )
+            create_trial(params=params, distributions=self._distributions, value=value, state=state)
         )
 
     def ask(self) -> str:

@@ -58,7 +58,7 @@ class Recorder:
         self.done_before, self.started = len(search.history), time.perf_counter()
         self.best = best_one(search.history, search.objective, search.constraints)
         self.failures = sum(r["status"] == "failed" for r in search.history)
-        self.saved_at = self.synced_at = -math.inf
+        self.saved_at = -math.inf  # when the history was last fsynced and the state saved
         self.task = progress.add_task(
             "search",
             total=search.cfg.search.trials,
@@ -71,11 +71,9 @@ class Recorder:
         return f"{s.objective} {number(trial['metrics'][s.objective])}" if trial else "-"
 
     def save_state(self) -> None:
-        """Write the strategy's state when it is due. Only here, between a tell and the next
-        ask, does the state match the history: a proposal moves the strategy on."""
+        """Write the strategy's state. Only between a tell and the next ask does the state
+        match the history: a proposal moves the strategy on."""
         s = self.search
-        if not (s.pooled or time.perf_counter() - self.saved_at >= SAVE_EVERY_S):
-            return
         s.run.write_json(
             STRATEGY_STATE,
             {
@@ -87,7 +85,6 @@ class Recorder:
             },
             compact=True,
         )
-        self.saved_at = time.perf_counter()
 
     def budget_spent(self) -> str | None:
         """Which budget other than search.trials is spent, if any."""
@@ -123,17 +120,17 @@ class Recorder:
         s = self.search
         s.history.append(record)
         now = time.perf_counter()
-        sync = s.pooled or now - self.synced_at >= SAVE_EVERY_S
-        s.run.append_history(record, sync=sync)
-        if sync:
-            self.synced_at = now
+        due = s.pooled or now - self.saved_at >= SAVE_EVERY_S  # fsync and save the state
+        s.run.append_history(record, sync=due)
         s.estimator.heard(record)
         answer = answer_of(record)
         if tell:  # the strategy hears of each architecture once, at its first rung
             s.strategy.tell(record["arch"], answer)
             s.proposer.heard(record["arch"], answer)
         faults.reached("state")
-        self.save_state()
+        if due:
+            self.save_state()
+            self.saved_at = now
         faults.reached("between")
         self.best = best_one([r for r in (self.best, record) if r], s.objective, s.constraints)
         self.progress.update(self.task, advance=1, best=self._best())

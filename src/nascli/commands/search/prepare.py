@@ -312,15 +312,14 @@ def restore_strategy(
     start = 0
     try:
         state = json.loads(saved.read_text(encoding="utf-8"))
-        if not 0 < int(state["trials"]) <= len(history):
-            raise ValueError(f"it is from trial {state['trials']} of {len(history)}")
-        if pooled and int(state["trials"]) != len(history):
+        trials = int(state["trials"])
+        if not 0 < trials <= len(history):
+            raise ValueError(f"it is from trial {trials} of {len(history)}")
+        if pooled and trials != len(history):
             # Saved with proposals still running: a replay from it cannot repeat them.
-            raise ValueError(
-                f"a pooled run's state is from trial {state['trials']} of {len(history)}"
-            )
+            raise ValueError(f"a pooled run's state is from trial {trials} of {len(history)}")
         strategy.load_state_dict(state["state"])
-        start = int(state["trials"])
+        start = trials
         for record in history[:start]:
             if record.get("rung", 0) == 0:  # what the strategy heard: first rungs only
                 proposer.heard(record["arch"], answer_of(record))
