@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import pickle
 import random
 
@@ -127,6 +128,23 @@ def test_a_tampered_table_is_refused_by_the_estimator(tmp_path):
     bad.write_bytes(pickle.dumps({0: {"valid_perf": ValueError("x")}}))
     with pytest.raises(NascliError, match="refused to unpickle builtins.ValueError"):
         NBGraphEstimator("cora", file=str(bad))
+
+
+def test_a_table_is_parsed_once_and_again_when_its_file_changes(tmp_path):
+    """Jobs of one sweep share a parse; a rewritten file is read anew, and callers get copies."""
+    path = tmp_path / "cora.bench"
+
+    def write(val):
+        row = {"valid_perf": val, "perf": 0.5, "latency": 0.002, "para": np.float64(0.1)}
+        path.write_bytes(pickle.dumps({0: row}))
+
+    write(0.25)
+    first = read_table("cora", str(path))
+    first[0]["val_acc"] = -1.0  # a caller's change stays its own
+    assert read_table("cora", str(path))[0]["val_acc"] == 0.25
+    write(0.75)
+    os.utime(path, ns=(1, 1))  # surely another mtime (and here the same size): parsed anew
+    assert read_table("cora", str(path))[0]["val_acc"] == 0.75
 
 
 def test_estimates_are_the_tables_values_in_nasclis_units(space, cora):
