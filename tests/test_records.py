@@ -31,6 +31,21 @@ def _rec(trial, arch, val, test, params=1000, rung=None, status="ok"):
     return trial_record(trial, arch, status=status, metrics=metrics, seconds=10.0, **extra)
 
 
+def test_best_follows_the_direction_of_its_objective():
+    """Perplexity and loss are better lower, accuracy higher: the same history gives each its
+    own best, and an explicit `maximize` overrides the metric's direction."""
+    history = [
+        trial_record(t, a, status="ok", metrics={"val_acc": acc, "val_ppl": ppl}, seconds=1.0)
+        for t, (a, acc, ppl) in enumerate(
+            [(ARCHS[0], 0.7, 40.0), (ARCHS[1], 0.9, 55.0), (ARCHS[2], 0.8, 31.5)]
+        )
+    ]
+    assert best_one(history, "val_acc")["arch"] == ARCHS[1]
+    assert best_one(history, "val_ppl")["arch"] == ARCHS[2]
+    assert [r["arch"] for r in best(history, "val_ppl", k=3)] == [ARCHS[2], ARCHS[0], ARCHS[1]]
+    assert best(history, "val_ppl", maximize=True)[0]["arch"] == ARCHS[1]
+
+
 def test_best_honours_rungs_constraints_and_ties_and_returns_distinct_archs():
     history = [
         _rec(0, "a", 0.90, 0.8, rung=0),

@@ -323,3 +323,56 @@ def test_ppo_clips_each_update():
     plain_ratio = plain.probability(arch) / before
     assert ppo_ratio > 1.0
     assert ppo_ratio < plain_ratio / 10
+
+
+# -- objectives that are better lower ------------------------------------------------------------
+def _make(name: str, objective: str):
+    from nascli.predictors.models import RandomForest
+    from nascli.strategies.bo import BayesianOptimisation
+    from nascli.strategies.evolution import RegularizedEvolution
+    from nascli.strategies.local import LocalSearch
+    from nascli.strategies.model_based import Bananas
+    from nascli.strategies.qlearning import QLearning
+    from nascli.strategies.reinforce import Reinforce
+
+    space, kw = NB201Space(), {"objective": objective}
+    return {
+        "evolution": lambda: RegularizedEvolution(space, seed=0, population=8, sample_size=3, **kw),
+        "local": lambda: LocalSearch(space, seed=4, **kw),
+        "bo": lambda: BayesianOptimisation(space, seed=0, **kw),
+        "bananas": lambda: Bananas(space, seed=0, predictor=RandomForest(trees=30, seed=0), **kw),
+        "reinforce": lambda: Reinforce(space, seed=1, **kw),
+        "qlearning": lambda: QLearning(space, seed=0, **kw),
+    }[name]()
+
+
+def _perplexity(arch: str) -> float:
+    """A made-up perplexity, lowest (2) where _fitness is highest."""
+    return 2.0 + 10.0 * (1 - _fitness(arch))
+
+
+@pytest.mark.parametrize("name", ["evolution", "local", "bo"])
+def test_a_ranking_strategy_minimising_perplexity_goes_where_maximising_accuracy_goes(name):
+    """The direction comes from the metric: told val_ppl (better lower), a strategy that only
+    compares results proposes exactly what it proposes when told val_acc that ranks the same."""
+    up, down = _make(name, "val_acc"), _make(name, "val_ppl")
+    for _ in range(30):
+        a, b = up.ask(), down.ask()
+        assert a == b
+        up.tell(a, {"val_acc": _fitness(a)})
+        down.tell(b, {"val_ppl": _perplexity(b)})
+
+
+@pytest.mark.parametrize("name", ["bananas", "reinforce", "qlearning"])
+def test_a_strategy_told_perplexity_learns_to_lower_it(name):
+    """A predictor fitted to -perplexity, or a controller rewarded 1/perplexity (ENAS's c/ppl):
+    the later proposals have lower perplexity than the first ones; a failure earns the least."""
+    from nascli.core.objectives import reward_of
+
+    assert reward_of(None, "val_ppl") < reward_of({"val_ppl": 1000.0}, "val_ppl")
+    strategy, found = _make(name, "val_ppl"), []
+    for _ in range(60 if name == "bananas" else 200):
+        arch = strategy.ask()
+        strategy.tell(arch, {"val_ppl": _perplexity(arch)})
+        found.append(_perplexity(arch))
+    assert sum(found[-20:]) < sum(found[:20])

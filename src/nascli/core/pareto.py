@@ -11,18 +11,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from nascli.core.errors import NascliError
+from nascli.core.objectives import maximised
 
 Objective = tuple[str, str]  # (metric, "max" | "min")
 
 
 def parse_objectives(values: Sequence[str]) -> list[Objective]:
-    """`val_acc`, `latency_ms`, `params:min`, `score:max`: accuracies and scores are maximised and
-    costs minimised unless a `:max`/`:min` suffix says otherwise."""
+    """`val_acc`, `latency_ms`, `params:min`, `score:max`: each metric's own direction
+    (nascli.core.objectives.maximised) unless a `:max`/`:min` suffix says otherwise."""
     out: list[Objective] = []
     for value in values:
         name, _, direction = str(value).partition(":")
         if not direction:
-            direction = "max" if ("acc" in name or name == "score") else "min"
+            direction = "max" if maximised(name) else "min"
         if direction not in ("max", "min") or not name:
             raise NascliError(
                 f"search.objectives: '{value}' is not metric, metric:max or metric:min "

@@ -17,6 +17,7 @@ from typing import Any
 from nascli.core.constraints import satisfies
 from nascli.core.errors import NascliError
 from nascli.core.files import write_text_atomic
+from nascli.core.objectives import maximised
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +105,17 @@ def best(
     constraints: dict[str, Any] | None = None,
     k: int = 1,
     *,
-    maximize: bool = True,
+    maximize: bool | None = None,
 ) -> list[dict[str, Any]]:
     """The k best finished trials of distinct architectures, best first.
 
     Best means: the highest rung reached (multi-fidelity estimators promote the best to longer
     training), then the best `objective`, then the earliest trial; trials that break a constraint
-    or lack the objective never count. An empty list when no trial qualifies.
+    or lack the objective never count. An empty list when no trial qualifies. `maximize`: whether
+    a higher objective is better (None: the metric's own direction, e.g. perplexity is lower).
     """
+    if maximize is None:
+        maximize = maximised(objective)
     eligible = [
         r
         for r in history

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from nascli.core.errors import NascliError
+from nascli.core.objectives import fitness_of
 from nascli.estimators.base import Promotion
 from nascli.estimators.train import TrainEstimator
 
@@ -46,7 +47,7 @@ class HyperbandEstimator(TrainEstimator):
         """The best not-yet-promoted architecture in the top 1/eta of the highest possible rung."""
         for rung in reversed(range(len(self.rungs) - 1)):
             done = [r for r in history if r.get("rung", 0) == rung and r["status"] == "ok"]
-            top = sorted(done, key=lambda r: (-r["metrics"][objective], r["trial"]))[
+            top = sorted(done, key=lambda r: (-fitness_of(r["metrics"], objective), r["trial"]))[
                 : len(done) // self.eta
             ]
             promoted = {r["arch"] for r in history if r.get("rung", 0) == rung + 1}

@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from nascli.core.errors import NascliError
+from nascli.core.objectives import fitness_of
 from nascli.strategies.base import Strategy
 
 SAMPLERS = ("tpe", "gp", "predictor")
@@ -128,7 +129,7 @@ class BayesianOptimisation(Strategy):
             self.model.tell(arch, metrics)
             return
         self.seen.add(arch)
-        value = None if metrics is None else float(metrics[self.objective])
+        value = None if metrics is None else fitness_of(metrics, self.objective)
         self.told.append((self.space.encode(arch), value))
         if self._built is not None:
             self._add(*self.told[-1])

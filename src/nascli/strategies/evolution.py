@@ -9,6 +9,7 @@ from collections import deque
 from typing import Any
 
 from nascli.core.errors import NascliError
+from nascli.core.objectives import fitness_of
 from nascli.core.pareto import as_costs, dominates, parse_objectives
 from nascli.strategies.base import Strategy
 
@@ -80,7 +81,7 @@ class RegularizedEvolution(Strategy):
         if metrics is None:  # a failed child never joins
             return
         if self.objectives is None:
-            fitness: Any = float(metrics[self.objective])
+            fitness: Any = fitness_of(metrics, self.objective)
         else:
             fitness = as_costs(metrics, self.objectives)
         self.population.append((arch, fitness))

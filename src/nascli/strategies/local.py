@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nascli.core.objectives import fitness_of
 from nascli.strategies.base import Strategy
 
 
@@ -53,7 +54,7 @@ class LocalSearch(Strategy):
         self.seen.add(arch)
         if metrics is None:
             return
-        fitness = float(metrics[self.objective])
+        fitness = fitness_of(metrics, self.objective)
         if self.current is None or fitness > self.current_fitness:
             self._move_to(arch, fitness)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from nascli.core.errors import NascliError
+from nascli.core.objectives import fitness_of
 from nascli.strategies.base import Strategy
 
 ACQUISITIONS = ("its", "ucb", "ei", "mean")
@@ -62,7 +63,7 @@ class PredictorGuided(Strategy):
     def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
         if arch in self.pending:
             self.pending.remove(arch)
-        value = None if metrics is None else float(metrics[self.objective])
+        value = None if metrics is None else fitness_of(metrics, self.objective)
         self.told[arch] = value if value is not None and math.isfinite(value) else None
 
     def _x(self, archs: list[str]) -> np.ndarray:

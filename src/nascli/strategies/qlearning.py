@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nascli.core.objectives import reward_of
 from nascli.strategies.base import Strategy
 
 
@@ -18,7 +19,7 @@ class QLearning(Strategy):
         q_init: initial Q-value (MetaQNN: 0.5).
         epsilon_start, epsilon_end, epsilon_trials: epsilon decays linearly over that many trials.
         replay: episodes replayed from memory after each told result (MetaQNN: 100).
-        objective: the reward metric (a failed trial earns 0).
+        objective: the reward metric (its reciprocal where lower is better; a failed trial earns 0).
     """
 
     def __init__(
@@ -88,7 +89,7 @@ class QLearning(Strategy):
             q[key] = (1 - alpha) * q.get(key, q_init) + alpha * target
 
     def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
-        reward = 0.0 if metrics is None else float(metrics[self.objective])
+        reward = reward_of(metrics, self.objective)
         choices = self.space.encode(arch)
         self.memory.append((choices, reward))
         self.told += 1

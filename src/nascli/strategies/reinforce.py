@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from nascli.core.errors import NascliError
+from nascli.core.objectives import reward_of
 from nascli.strategies.base import Strategy
 
 
@@ -63,7 +64,7 @@ class Reinforce(Strategy):
     lr: Adam learning rate of the controller.
     baseline_decay: the baseline's EMA factor.
     entropy_weight: weight of the entropy bonus (keeps the controller exploring).
-    objective: the reward metric (a failed trial earns 0).
+    objective: the reward metric (its reciprocal where lower is better; a failed trial earns 0).
     """
 
     def __init__(
@@ -110,7 +111,7 @@ class Reinforce(Strategy):
         return self.space.format(choices)
 
     def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
-        reward = 0.0 if metrics is None else float(metrics[self.objective])
+        reward = reward_of(metrics, self.objective)
         if self.baseline is None:
             self.baseline = reward
         advantage = reward - self.baseline

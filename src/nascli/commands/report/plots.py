@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nascli.commands.report.rows import Row, regret_curve
+from nascli.core.objectives import maximised
 from nascli.results.run_dir import read_cells
 
 log = logging.getLogger("nascli.report")
@@ -49,7 +50,7 @@ def palette(rows: list[Row], by: list[str]) -> dict[str, str]:
 
 
 def main_objective(rows: list[Row]) -> str:
-    """What the searches maximised: the most common single objective (val_acc, score, ...)."""
+    """What the searches optimised: the most common single objective (val_acc, score, val_ppl, ...)."""
     counts = Counter(r.objective for r in rows if r.command == "search")
     return counts.most_common(1)[0][0] if counts else "val_acc"
 
@@ -120,6 +121,7 @@ def plot_best_so_far(
     plt, fig, (by_trial, by_time) = _figure((11, 4), 2)
     drawn: dict[str, str] = {}
     values: list[float] = []
+    sign = 1.0 if maximised(objective) else -1.0  # perplexity: the lowest so far
     for r in runs:
         label = _label(r, by)
         colour = drawn.setdefault(label, colours[label])
@@ -128,8 +130,8 @@ def plot_best_so_far(
             elapsed += float(rec.get("seconds") or 0.0)
             value = (rec.get("metrics") or {}).get(objective)
             if rec.get("status") == "ok" and value is not None:
-                best = max(best, float(value))
-            curve.append(best if best > -math.inf else math.nan)
+                best = max(best, sign * float(value))
+            curve.append(sign * best if best > -math.inf else math.nan)
             times.append(elapsed)
         values += [c for c in curve if not math.isnan(c)]
         shown = label if label not in by_trial.get_legend_handles_labels()[1] else None
