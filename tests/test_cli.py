@@ -398,3 +398,24 @@ def test_a_plan_longer_than_an_hour_says_so_after_its_first_trial(tmp_path, seco
     out = text.getvalue()
     assert ("takes about 2.8 h" in out and "search.seconds=N caps it" in out) == said, out
     assert (f"resume={tmp_path}" in out) == said
+
+
+def test_a_native_crash_prints_where_it_happened(nas, tmp_path):
+    # A builder that aborts the process as a heap corruption found by the C library would.
+    builder = tmp_path / "crash.py"
+    builder.write_text(
+        "import faulthandler\n\n\ndef build(choose, input_shape, num_classes):\n"
+        "    faulthandler._sigabrt()\n"
+    )
+    out = nas(
+        "search",
+        "space=custom",
+        f"space.builder={builder}:build",
+        "search.trials=1",
+        "logger=none",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert out.returncode == -6, out.stderr
+    assert "Fatal Python error: Aborted" in out.stderr
+    assert f'File "{builder}", line 5 in build' in out.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import os
 import sys
@@ -144,6 +145,9 @@ def main() -> None:
         os.environ["NASCLI_TRACEBACK"] = "1" if os.environ.get("HYDRA_FULL_ERROR") == "1" else "0"
     # Let exceptions reach us raw, so that user errors print as one line (see _describe).
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # A native crash (a segfault, an abort from the C library) prints every thread's Python
+    # stack on stderr before the process dies, so that it says where it happened.
+    faulthandler.enable()
     module = importlib.import_module(f"nascli.commands.{command}")
     try:
         module.main()
