@@ -43,6 +43,25 @@ def assert_one_line_error(out: subprocess.CompletedProcess, named: str) -> None:
     assert len(lines) == 1 and named in lines[0], out.stderr
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The CPU the suite ran on, at the end of the output (where a log's tail keeps it): native
+    kernels (oneDNN, ATen's vectorised loops) take other code paths on other instruction sets, so
+    a failure that only one machine shows starts here."""
+    from importlib.metadata import version
+
+    info = {}
+    if Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    flags = info.get("flags", "").split()
+    isa = [f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma")]
+    terminalreporter.write_line(
+        f"cpu: {info.get('model name', 'unknown')}, {os.cpu_count()} CPUs, "
+        f"{' '.join(isa) or 'no avx2'}; torch {version('torch')}"
+    )
+
+
 @pytest.fixture
 def nas():
     return run_nas
