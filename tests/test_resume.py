@@ -251,6 +251,21 @@ def test_a_failed_job_does_not_stop_the_other_jobs_of_a_multirun(nas, tmp_path):
     assert failed["status"] == "failed" and "space.channels=-1 is out of range" in failed["error"]
 
 
+def _exit_after_interrupt(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str]:
+    """The exit status and stderr of an interrupted `nas` (stderr read as it comes, so that a
+    full pipe cannot stall it); one still running after `timeout` is aborted, and its threads'
+    stacks (printed by the faulthandler `nas` enables) fail the test."""
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, stderr = proc.communicate()
+        pytest.fail(
+            f"nas still running {timeout:.0f} s after SIGINT; its stacks:\n{stderr[-6000:]}"
+        )
+    return proc.returncode, stderr
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_the_pieces_load_leaves_a_resumable_run(tmp_path):
     run = tmp_path / "run"
@@ -265,7 +280,8 @@ def test_ctrl_c_while_the_pieces_load_leaves_a_resumable_run(tmp_path):
     while time.monotonic() < deadline and not (run / "config.yaml").exists():
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGINT)  # torch and the data are still loading
-    assert proc.wait(timeout=60) == 130, proc.stderr.read()
+    code, stderr = _exit_after_interrupt(proc)
+    assert code == 130, stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["trials"] in (0, 1)
     again = subprocess.run([NAS, "search", f"resume={run}"], capture_output=True, text=True)
@@ -288,10 +304,10 @@ def test_ctrl_c_stops_a_search_promptly_and_marks_it_interrupted(tmp_path):
     time.sleep(3.0)  # the search has started and is training its first trial
     sent = time.monotonic()
     os.kill(proc.pid, signal.SIGINT)
-    code = proc.wait(timeout=60)
+    code, stderr = _exit_after_interrupt(proc)
     waited = time.monotonic() - sent
-    assert code == 130, proc.stderr.read()
+    assert code == 130, stderr
     assert waited < 10, f"took {waited:.1f} s to stop"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["stop_reason"] == "interrupted"
-    assert "nas search resume=" in proc.stderr.read()
+    assert "nas search resume=" in stderr

@@ -93,7 +93,9 @@ class MixedEdge(nn.Module):
         tail = x[:, c:]
         if self.bypass is not None:
             tail = self.bypass(tail)
-        out = torch.cat([self._mix(x[:, :c], weights, choices), tail], dim=1)
+        # The ops get their channels as a tensor of their own: the lean stages hand what they
+        # keep to ATen's backward kernels directly, which then never see a strided slice.
+        out = torch.cat([self._mix(x[:, :c].contiguous(), weights, choices), tail], dim=1)
         return channel_shuffle(out, self.partial)
 
     def _mix(
