@@ -125,7 +125,7 @@ class _StageFunction(torch.autograd.Function):
         # The batch-norm gradient in terms of its output y = (h - mean) * invstd: the native
         # backward of a batch-norm with mean 0 and invstd 1 applied to y, scaled by invstd.
         ones, zeros = torch.ones_like(invstd), torch.zeros_like(invstd)
-        grad_y = grad_y.contiguous(memory_format=_format(y))
+        grad_y = grad_y.contiguous(memory_format=memory_format(y))
         grad = aten.native_batch_norm_backward(
             grad_y.to(y.dtype),
             y,
@@ -177,7 +177,7 @@ class _StageFunction(torch.autograd.Function):
         return (grad, None, *grads_w)
 
 
-def _format(t: torch.Tensor) -> torch.memory_format:
+def memory_format(t: torch.Tensor) -> torch.memory_format:
     return (
         torch.channels_last
         if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)

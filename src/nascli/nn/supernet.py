@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from nascli.nn.lean import run_stages, stages_of
+from nascli.nn.lean import memory_format, run_stages, stages_of
 
 METHODS = ("softmax", "gumbel", "path")
 
@@ -93,9 +93,10 @@ class MixedEdge(nn.Module):
         tail = x[:, c:]
         if self.bypass is not None:
             tail = self.bypass(tail)
-        # The ops get their channels as a tensor of their own: the lean stages hand what they
-        # keep to ATen's backward kernels directly, which then never see a strided slice.
-        out = torch.cat([self._mix(x[:, :c].contiguous(), weights, choices), tail], dim=1)
+        # The ops get their channels as a tensor of their own, in x's layout: the lean stages
+        # hand what they keep to ATen's backward kernels directly, which never see a slice.
+        head = x[:, :c].contiguous(memory_format=memory_format(x))
+        out = torch.cat([self._mix(head, weights, choices), tail], dim=1)
         return channel_shuffle(out, self.partial)
 
     def _mix(
