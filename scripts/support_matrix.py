@@ -6,9 +6,11 @@ epoch, a small network on small synthetic images), run in a fresh folder: exit 0
 else is a bug and fails the script. The tables are written into docs/support.md between its
 markers, so the page says what the code does:
 
-    python scripts/support_matrix.py [--jobs 2] [--check]
+    python scripts/support_matrix.py [--jobs 2] [--check] [--only SPACE ...]
 
 --check compares the page with a fresh run instead of writing it (exit 1 if they differ).
+--only re-runs the columns of the spaces named and keeps the page's other columns as they are
+(the whole matrix takes about half an hour on 2 cores; a new space's column a few minutes).
 Strategies are run with each space on a cheap estimator (zero-cost proxies; the space's own
 table where it has no networks), with populations and initial designs small enough that three
 trials reach each strategy's own step; estimators with `strategy=random`; hardware=table as `nas
@@ -49,8 +51,15 @@ SPACES = {
     "mobilenet": ["space.width_mult=0.25", *IMAGES],
     "custom": [f"space.builder={ROOT / 'examples' / 'oneshot_space.py'}:build", *IMAGES],
     "nbgraph": ["dataset=cora"],
+    "rnn_cell": [
+        "dataset=reber",
+        "dataset.strings=[60,20,20]",
+        "space.hidden=8",
+        "space.search_hidden=8",
+    ],
 }
-CHEAP = {"nbgraph": "nbgraph"}  # the estimator a space is tried with (default: zerocost)
+# The estimator a space is tried with (default: zerocost, whose proxies need a classifier).
+CHEAP = {"nbgraph": "nbgraph", "rnn_cell": "train"}
 ONESHOT = ["strategy.epochs=1", "strategy.batch_size=32"]
 SAMPLE = ["search.trials=3"]
 # Small populations and initial designs, so that three trials reach each strategy's own step.
@@ -64,7 +73,9 @@ STRATEGY_EXTRA = {
 # What a multi-objective strategy trades off, by the estimator its space is tried with.
 OBJECTIVES = {"zerocost": "search.objectives=[score,params:min]"}
 OBJECTIVES["nbgraph"] = "search.objectives=[val_acc,latency_ms:min]"
+OBJECTIVES["train"] = "search.objectives=[val_ppl,params]"  # rnn_cell's language model
 TINY_TRAINING = ["estimator.epochs=1", "estimator.batch_size=32"]
+TRAINED = ("train", "hyperband", "supernet")  # estimators that train, given TINY_TRAINING
 ESTIMATOR_EXTRA = {"hyperband": ["estimator.max_epochs=1", "estimator.min_epochs=1"]}
 
 
@@ -113,6 +124,8 @@ def cells() -> dict[tuple[str, str, str], list[list[str]]]:
         base = ["search", f"space={space}", *small, "logger=none"]
         estimator = CHEAP.get(space, "zerocost")
         cheap = [f"estimator={estimator}", *SAMPLE]
+        if estimator in TRAINED:
+            cheap += TINY_TRAINING
         for strategy in options("strategy"):
             budget = ONESHOT if strategy in oneshot else cheap
             if "warmup_epochs:" in (CONF / "strategy" / f"{strategy}.yaml").read_text("utf-8"):
@@ -122,7 +135,7 @@ def cells() -> dict[tuple[str, str, str], list[list[str]]]:
                 extra = [*extra, OBJECTIVES[estimator]]
             todo["strategy", space, strategy] = [[*base, f"strategy={strategy}", *budget, *extra]]
         for name in options("estimator"):
-            training = TINY_TRAINING if name in ("train", "hyperband", "supernet") else []
+            training = TINY_TRAINING if name in TRAINED else []
             # The shipped digits table is the table estimator's default; other data has none.
             own = base
             if name == "table" and space != "nbgraph":
@@ -147,7 +160,33 @@ def cells() -> dict[tuple[str, str, str], list[list[str]]]:
     return todo
 
 
-def render(results: dict[tuple[str, str, str], tuple[bool, str]]) -> str:
+Results = dict[tuple[str, str, str], tuple[bool, str]]
+
+
+def read_page(text: str | None = None) -> Results:
+    """The matrix docs/support.md holds: (table, space, column) -> (works, reason)."""
+    if text is None:
+        text = PAGE.read_text(encoding="utf-8")
+    body = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    matrix, notes = body.split("in nascli's own words:", 1)
+    reasons = re.findall(r"^\d+\. `(.*)`$", notes, re.M)
+    found: Results = {}
+    spaces: list[str] = []
+    for line in matrix.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| |"):
+            spaces = cells[1:]
+        elif line.startswith("| ") and "=" in cells[0]:
+            table, column = cells[0].split("=", 1)
+            for space, cell in zip(spaces, cells[1:], strict=True):
+                number = re.fullmatch(r"no \((\d+)\)", cell)
+                found[table, space, column] = (
+                    (False, reasons[int(number[1]) - 1]) if number else (cell == "yes", "")
+                )
+    return found
+
+
+def render(results: Results) -> str:
     reasons: list[str] = []
 
     def mark(result: tuple[bool, str]) -> str:
@@ -183,12 +222,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--check", action="store_true", help="compare with docs/support.md")
+    parser.add_argument("--only", nargs="+", choices=list(SPACES), metavar="SPACE")
     args = parser.parse_args()
-    todo = cells()
-    with ThreadPoolExecutor(args.jobs) as pool:
-        found = dict(zip(todo, pool.map(outcome, todo.values()), strict=True))
-    body = render(found)
     page = PAGE.read_text(encoding="utf-8")
+    todo = cells()
+    found: Results = {}
+    if args.only:
+        kept = read_page(page)
+        missing = {cell[1] for cell in todo if cell[1] not in args.only and cell not in kept}
+        if missing:
+            raise SystemExit(f"docs/support.md lacks cells of {sorted(missing)}: add to --only")
+        found = {cell: kept[cell] for cell in todo if cell[1] not in args.only}
+        todo = {cell: steps for cell, steps in todo.items() if cell[1] in args.only}
+    with ThreadPoolExecutor(args.jobs) as pool:
+        found |= dict(zip(todo, pool.map(outcome, todo.values()), strict=True))
+    body = render(found)
     head, rest = page.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
     fresh = f"{head}{BEGIN}\n{body}{END}{tail}"

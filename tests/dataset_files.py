@@ -90,3 +90,30 @@ def write_image_folder(
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             Image.fromarray(_images(rng, 1, (size, size + 4, 3))[0]).save(folder / f"img_{i}.png")
+
+
+# Penn Treebank's preprocessed text (Mikolov et al.): one sentence per line, words separated by
+# spaces, a leading space, rare words already replaced by <unk>, numbers by N.
+PTB_LINES = {
+    "train": [
+        " aer banknote berlitz calloway centrust cluett fromstein gitano guterman",
+        " pierre <unk> N years old will join the board as a nonexecutive director nov. N",
+        " mr. <unk> is chairman of <unk> n.v. the dutch publishing group",
+        " the board will join the group",
+    ],
+    "valid": [" consumers may want to move their telephones a little closer to the tv set"],
+    "test": [" no it was n't black monday"],
+}
+
+
+def write_ptb(root: Path, prefix: str | None = "ptb") -> Path:
+    """PTB's three files in its own layout (ptb.train.txt, ...; or train.txt, ... without a
+    prefix, the DARTS/AWD-LSTM layout). The valid and test words are in train here, as PTB's
+    are, so that no <unk> mapping is needed."""
+    root.mkdir(parents=True, exist_ok=True)
+    extra = " ".join(w for s in ("valid", "test") for line in PTB_LINES[s] for w in line.split())
+    lines = {**PTB_LINES, "train": [*PTB_LINES["train"], " " + extra]}
+    for split, text in lines.items():
+        name = f"{prefix}.{split}.txt" if prefix else f"{split}.txt"
+        (root / name).write_text("\n".join(text) + "\n")
+    return root

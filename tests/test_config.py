@@ -30,6 +30,7 @@ def test_every_option_composes_and_validates(group, option):
     # Options with a required key get a value for it.
     required = {
         ("dataset", "imagefolder"): ["dataset.root=/tmp/images"],
+        ("dataset", "text"): ["dataset.root=/tmp/corpus"],
         ("space", "custom"): ["space.builder=examples/tiny_space.py:build"],
         ("hardware", "table"): ["hardware.file=latency.json"],
         ("estimator", "nb201"): ["bench.file=NAS-Bench-201-v1_1-096897.pth"],
@@ -42,9 +43,12 @@ def test_every_option_composes_and_validates(group, option):
         target = cfg[group]["_target_"]
         assert target.startswith("nascli.")
     if group == "dataset" and "source" in cfg.dataset:  # imagenet streams: no in-memory source
-        from nascli.data import sources
+        from nascli.data import sources, text
 
-        assert hasattr(sources, cfg.dataset.source)
+        if cfg.dataset._target_ == "nascli.data.text.TextDataModule":
+            assert cfg.dataset.source in text.SOURCES
+        else:
+            assert hasattr(sources, cfg.dataset.source)
 
 
 @pytest.mark.parametrize("command", [p.stem for p in sorted(CONF.glob("*.yaml"))])

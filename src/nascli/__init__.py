@@ -6,6 +6,7 @@ Importing this package is cheap on purpose: torch and Lightning load only when a
 __version__ = "0.1.0"
 
 from nascli.spaces.custom import Choices  # noqa: E402  (the custom-space API; imports no torch)
+from nascli.tasks import task as _task  # noqa: E402, F401  (search.objective's default resolver)
 
 
 def load(path, map_location="cpu", trust_builder=False):

@@ -61,6 +61,15 @@ class Estimator(ABC):
         """Why `arch` cannot be estimated (it is then never proposed), or None."""
         return None
 
+    def reports(self, task: Any) -> tuple[str, ...] | None:
+        """The metrics a finished trial reports when the dataset's task is `task`
+        (nascli.tasks.Task); by default `metrics`, whatever the task."""
+        return self.metrics
+
+    def check_task(self, task: Any) -> None:
+        """Refuse, with a NascliError, a task the estimator cannot score."""
+        return None
+
     def check_objective(self, objective: str, objectives: list[str] | None) -> None:
         """Refuse, with a NascliError, an objective the estimator cannot serve."""
         return None

@@ -100,9 +100,10 @@ class NBGraphEstimator(Estimator):
     ) -> None:
         # batch_size and trainer are accepted for the search loop's sake; nothing is trained.
         if dataset not in DATASETS:
+            given = "this dataset" if dataset is None else f"dataset={dataset}"
             raise NascliError(
-                f"estimator=nbgraph answers for NAS-Bench-Graph's datasets, not "
-                f"dataset={dataset}; add dataset=cora (or {', '.join(DATASETS[1:])})"
+                f"estimator=nbgraph answers for NAS-Bench-Graph's datasets, not {given}; "
+                f"add dataset=cora (or {', '.join(DATASETS[1:])})"
             )
         self.dataset = dataset
         self.rows = read_table(dataset, file)

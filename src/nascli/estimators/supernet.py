@@ -30,6 +30,13 @@ class SupernetEstimator(Estimator):
 
     metrics = ("val_acc", "epochs")
 
+    def check_task(self, task: Any) -> None:
+        if task.name == "language_model":
+            raise NascliError(
+                "estimator=supernet shares the weights of a classifier's supernet; no "
+                "language-model space has one yet (use estimator=train or hyperband)"
+            )
+
     def __init__(
         self,
         epochs: int = 50,

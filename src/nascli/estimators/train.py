@@ -117,6 +117,10 @@ class TrainEstimator(Estimator):
 
     metrics = ("val_acc", "val_loss", "train_acc", "train_loss", "epochs")
 
+    def reports(self, task: Any) -> tuple[str, ...]:
+        """The metrics a trial reports for `task` (a language model's are perplexities)."""
+        return task.train_metrics
+
     def __init__(
         self,
         epochs: int,
@@ -127,10 +131,13 @@ class TrainEstimator(Estimator):
         prefilter: int | None = None,
         prefilter_proxy: str = "synflow",
         lce: dict[str, Any] | None = None,
+        clip: float | None = None,
     ) -> None:
         from nascli.core.errors import NascliError
 
         self.epochs, self.batch_size = epochs, batch_size
+        # Gradient-norm clipping (language models: 0.25, as DARTS and AWD-LSTM); None: off.
+        self.clip = clip
         # Learning-curve extrapolation: {epochs: k, margin: m}, or None.
         self.lce = dict(lce) if lce else None
         if self.lce is not None:
@@ -194,6 +201,8 @@ class TrainEstimator(Estimator):
         # A schedule with a length (cosine's T_max) is stretched to this run's epochs.
         if isinstance(scheduler, functools.partial) and "T_max" in scheduler.keywords:
             scheduler = functools.partial(scheduler, T_max=epochs)
+        if getattr(data, "task", "image") == "language_model":
+            return self._evaluate_language_model(net, data, seed, logger, epochs, scheduler)
         model = Classifier(
             net, self.optimizer, scheduler, channels_last=bool(self.trainer.get("channels_last"))
         )
@@ -229,3 +238,24 @@ class TrainEstimator(Estimator):
         if stop is not None:
             out["val_acc_extrapolated"] = stop.predicted
         return out
+
+    def _evaluate_language_model(
+        self, net: nn.Module, data: Any, seed: int, logger: Any, epochs: int, scheduler: Any
+    ) -> dict[str, float]:
+        """Train a language model on the training stream, then score it on the valid stream:
+        {"val_ppl", "val_loss", "train_ppl", "train_loss", "epochs"} (losses in nats per token)."""
+        from nascli.lit.language_model import LanguageModel
+
+        model = LanguageModel(net, self.optimizer, scheduler)
+        clip = {} if self.clip is None else {"gradient_clip_val": self.clip}
+        trainer = make_trainer(self.trainer, epochs, logger=logger, **clip)
+        trainer.fit(model, train_dataloaders=data.train_dataloader(seed_offset=seed))
+        trainer.validate(model, dataloaders=data.val_dataloader(), verbose=False)
+        m = model.epoch_metrics
+        return {
+            "val_ppl": m["val/ppl"],
+            "val_loss": m["val/loss"],
+            "train_ppl": m["train/ppl"],
+            "train_loss": m["train/loss"],
+            "epochs": epochs,
+        }

@@ -131,6 +131,15 @@ class ZeroCostEstimator(Estimator):
 
     metrics = ("score", "epochs")
 
+    def check_task(self, task: Any) -> None:
+        from nascli.core.errors import NascliError
+
+        if task.name == "language_model":
+            raise NascliError(
+                "estimator=zerocost: its proxies score classifiers on one labelled batch; none "
+                "is defined for language models here (use estimator=train or hyperband)"
+            )
+
     def __init__(
         self, proxy: str = "synflow", batch_size: int = 64, trainer: dict[str, Any] | None = None
     ) -> None:

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from nascli.nn.inputs import example_input
+
 
 def count_params(net: nn.Module, inference: bool = True) -> int:
     """Parameters; with `inference`, those used at inference only (auxiliary heads excluded, as
@@ -25,7 +27,7 @@ def count_flops(net: nn.Module, input_shape: Sequence[int], batch_size: int = 1)
     net.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            net(torch.zeros(batch_size, *input_shape))
+            net(example_input(net, input_shape, batch_size))
     finally:
         net.train(was_training)
     return int(counter.get_total_flops())
@@ -49,7 +51,7 @@ def peak_activation_mb(net: nn.Module, input_shape: Sequence[int], batch_size: i
     net.eval()
     try:
         with torch.no_grad():
-            net(torch.zeros(batch_size, *input_shape))
+            net(example_input(net, input_shape, batch_size))
     finally:
         for h in handles:
             h.remove()

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from nascli.hardware.cost import cost_metrics
+from nascli.nn.inputs import example_input
 
 
 class CpuTarget:
@@ -31,7 +32,7 @@ class CpuTarget:
             torch.set_num_threads(self.threads)
         was_training = net.training
         net.eval()
-        x = torch.randn(self.batch_size, *input_shape)
+        x = example_input(net, input_shape, self.batch_size, random=True)
         try:
             with torch.inference_mode():
                 for _ in range(self.warmup):

@@ -12,6 +12,7 @@ from torch import nn
 
 from nascli.core.errors import NascliError
 from nascli.hardware.cost import cost_metrics
+from nascli.nn.inputs import example_input
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -49,7 +50,7 @@ class GpuTarget:
     def latency_ms(self, net: nn.Module, input_shape: Sequence[int]) -> float:
         # A copy goes to the device: the caller's network stays where it was, in its mode.
         model = copy.deepcopy(net).to(self.device).eval()
-        x = torch.randn(self.batch_size, *input_shape, device=self.device)
+        x = example_input(net, input_shape, self.batch_size, self.device, random=True)
         if self.channels_last and x.dim() == 4:
             model, x = (
                 model.to(memory_format=torch.channels_last),

@@ -6,17 +6,14 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class DivergedError(RuntimeError):
-    """The training loss became NaN or infinite."""
+from nascli.lit.module import DivergedError, EpochModule
 
 
-class Classifier(pl.LightningModule):
+class Classifier(EpochModule):
     """Train `net` with `optimizer(params)` and an optional `scheduler(optimizer)` stepped per epoch.
 
     A net that returns (logits, aux_logits) in training (the DARTS auxiliary head) adds
@@ -35,14 +32,14 @@ class Classifier(pl.LightningModule):
         auxiliary_weight: float = 0.4,
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            net.to(memory_format=torch.channels_last) if channels_last else net,
+            optimizer,
+            scheduler,
+        )
         self.auxiliary_weight, self.label_smoothing = auxiliary_weight, label_smoothing
-        self.net = net.to(memory_format=torch.channels_last) if channels_last else net
-        self.make_optimizer, self.make_scheduler = optimizer, scheduler
         self.channels_last = channels_last
         self._sums: dict[str, torch.Tensor] = {}
-        # The last epoch's metrics per split, as exact Python floats (logged values pass through float32).
-        self.epoch_metrics: dict[str, float] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
@@ -99,21 +96,3 @@ class Classifier(pl.LightningModule):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._eval_step("test", batch)
-
-    def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
-
-    def configure_optimizers(self) -> Any:
-        optimizer = self.make_optimizer(self.net.parameters())
-        if self.make_scheduler is None:
-            return optimizer
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": self.make_scheduler(optimizer), "interval": "epoch"},
-        }

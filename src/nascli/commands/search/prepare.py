@@ -26,8 +26,10 @@ from nascli.data.graphs import BenchmarkGraph
 from nascli.estimators.base import Estimator
 from nascli.hardware.constraints import ConstrainedProposer
 from nascli.lit.distributed import check_ddp, is_ddp, is_rank_zero, place_sweep_job
+from nascli.nn.inputs import example_input
 from nascli.results.resume import load_resume
 from nascli.results.run_dir import CONFIG, STRATEGY_STATE, SUMMARY, RunDir
+from nascli.tasks import Task, task_of
 from nascli.trials.run import trial_seed
 
 log = logging.getLogger("nascli.search")
@@ -148,7 +150,11 @@ def build_search(
         data.input_shape,
         data.num_classes,
     )
-    objective = check_objectives(cfg, estimator)
+    task = task_of(data)
+    estimator.check_task(task)
+    objective = check_objectives(cfg, estimator, task)
+    if getattr(data, "floor_ppl", None) is not None:
+        say(f"the data's perplexity floor (what a perfect model scores): {data.floor_ppl:.4f}")
     estimator.check_objective(objective, list(cfg.search.get("objectives") or []) or None)
     if not space.builds_networks:
         check_recorded_costs(cfg, estimator, space_name)
@@ -207,13 +213,13 @@ def check_recorded_costs(cfg: DictConfig, estimator: Estimator, space_name: str)
             )
 
 
-def check_objectives(cfg: DictConfig, estimator: Estimator) -> str:
+def check_objectives(cfg: DictConfig, estimator: Estimator, task: Task) -> str:
     """search.objective, .objectives, .reward and .reference_point against what the estimator
-    reports; returns the objective."""
+    reports for the dataset's task; returns the objective."""
     from nascli.core.pareto import parse_objectives, reference_costs
 
-    objective = cfg.search.get("objective", "val_acc")
-    reported = estimator.metrics
+    objective = cfg.search.get("objective") or task.objective
+    reported = estimator.reports(task)
     reward = cfg.search.get("reward") or {}
     if reward.get("target") is not None:
         if float(reward.target) <= 0:
@@ -353,7 +359,7 @@ def check_builds(space, data) -> None:
         data.refuse()
     try:
         net = space.build(space.sample(random.Random(0)), data.input_shape, data.num_classes)
-        net(torch.zeros(2, *data.input_shape))
+        net(example_input(net, data.input_shape, 2))
     except Exception as exc:
         raise NascliError(
             f"space: cannot build a network for input {data.input_shape} ({type(exc).__name__}: {exc}); check the space.* settings"

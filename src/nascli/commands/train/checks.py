@@ -12,6 +12,12 @@ from nascli.core.errors import NascliError
 def check_what_to_train(cfg: DictConfig) -> None:
     """The choice between arch= and run=, checked before torch loads (cheap, one line)."""
     k = cfg.ensemble.top_k
+    task = cfg.dataset.get("task")
+    if task == "language_model":
+        raise NascliError(
+            "dataset.task=language_model: nas train retrains image classifiers only for now; "
+            "a language model is trained by nas search (estimator=train, its epochs)"
+        )
     if cfg.arch is not None and cfg.run is not None:
         raise NascliError("give either arch=... or run=<search dir>, not both")
     if cfg.run is not None:

@@ -104,10 +104,11 @@ def _concat(node: ast.expr, field: str, steps: int) -> tuple[int, ...]:
     return values
 
 
-def parse_genotype(text: str) -> Genotype:
-    """Read `Genotype(normal=[...], normal_concat=[...], reduce=[...], reduce_concat=[...])`."""
+def genotype_fields(text: str, space: str, form: str) -> dict[str | None, ast.expr]:
+    """`Genotype(name=value, ...)` text -> {name: the value's syntax tree}, nothing evaluated.
+    An ArchError names `space` and shows `form`, the text expected."""
     if not isinstance(text, str):
-        raise ArchError(f"darts arch must be a string, got {type(text).__name__}")
+        raise ArchError(f"{space} arch must be a string, got {type(text).__name__}")
     try:
         # Python warns about odd literals (`1e`, `0x`) on stderr; the ArchError says enough.
         with warnings.catch_warnings():
@@ -115,19 +116,26 @@ def parse_genotype(text: str) -> Genotype:
             tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise ArchError(
-            f"darts arch is not Genotype(...) text: {exc.msg} at column {exc.offset}"
+            f"{space} arch is not Genotype(...) text: {exc.msg} at column {exc.offset}"
         ) from exc
     if not (
         isinstance(tree, ast.Call)
         and isinstance(tree.func, ast.Name)
         and tree.func.id == "Genotype"
     ):
-        raise ArchError(
-            "darts arch must look like Genotype(normal=[...], normal_concat=[...], reduce=[...], reduce_concat=[...])"
-        )
+        raise ArchError(f"{space} arch must look like {form}")
     if tree.args:
-        raise ArchError("darts arch: write Genotype's fields by name (normal=..., reduce=...)")
-    given = {kw.arg: kw.value for kw in tree.keywords}
+        raise ArchError(f"{space} arch: write Genotype's fields by name, as {form}")
+    return {kw.arg: kw.value for kw in tree.keywords}
+
+
+def parse_genotype(text: str) -> Genotype:
+    """Read `Genotype(normal=[...], normal_concat=[...], reduce=[...], reduce_concat=[...])`."""
+    given = genotype_fields(
+        text,
+        "darts",
+        "Genotype(normal=[...], normal_concat=[...], reduce=[...], reduce_concat=[...])",
+    )
     missing = [f for f in FIELDS if f not in given]
     extra = [f for f in given if f not in FIELDS]
     if missing or extra:

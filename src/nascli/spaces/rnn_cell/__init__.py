@@ -1,0 +1,105 @@
+"""The DARTS recurrent-cell space (Liu et al., ICLR 2019) for language models.
+
+A cell has 8 nodes after its first state; node k takes one of nodes 0..k-1 through one of
+`tanh relu sigmoid identity`, and the cell's output is the mean of nodes 1..8:
+4^8 x 8! = 2,642,411,520 cells. Architectures are `Genotype(recurrent=[...], concat=[...])`
+text or a published name (DARTS_V1, DARTS_V2, ENAS; ENAS's 11-node cell is built and trained
+by name but is not in the searchable space).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nascli.core.space import ArchError, Space
+from nascli.spaces.rnn_cell.genotype import (
+    OPS,
+    RecurrentGenotype,
+    format_genotype,
+    parse_genotype,
+    resolve,
+)
+
+STEPS = 8
+
+
+class RNNCellSpace(Space):
+    """Args: hidden (embedding = hidden size of the model built), the AWD-LSTM dropouts, and
+    `search_hidden` (the weight-sharing supernet's size)."""
+
+    name = "rnn_cell"
+    encodings = ("onehot",)
+
+    def __init__(
+        self,
+        hidden: int = 850,
+        dropout: float = 0.75,
+        dropouth: float = 0.25,
+        dropoutx: float = 0.75,
+        dropouti: float = 0.2,
+        dropoute: float = 0.1,
+        search_hidden: int = 300,
+    ) -> None:
+        self.hidden, self.search_hidden = hidden, search_hidden
+        self.dropouts = {
+            "dropout": dropout,
+            "dropouth": dropouth,
+            "dropoutx": dropoutx,
+            "dropouti": dropouti,
+            "dropoute": dropoute,
+        }
+
+    @property
+    def cardinalities(self) -> Sequence[int]:
+        """Per node k = 1..8: its op, then its input (one of nodes 0..k-1)."""
+        out: list[int] = []
+        for k in range(1, STEPS + 1):
+            out += [len(OPS), k]
+        return out
+
+    def parse(self, text: str) -> tuple[int, ...]:
+        g = resolve(text)
+        if g.steps != STEPS or g.concat != tuple(range(1, STEPS + 1)):
+            raise ArchError(
+                f"rnn_cell arch has {g.steps} nodes averaging {list(g.concat)}; the searchable "
+                f"space's cells have {STEPS} nodes averaging nodes 1..{STEPS} (a cell outside it, "
+                "such as ENAS, can be trained by name but not searched)"
+            )
+        out: list[int] = []
+        for op, src in g.recurrent:
+            out += [OPS.index(op), src]
+        return tuple(out)
+
+    def format(self, indices: Sequence[int]) -> str:
+        edges = tuple((OPS[int(indices[2 * k])], int(indices[2 * k + 1])) for k in range(STEPS))
+        return format_genotype(RecurrentGenotype(edges, tuple(range(1, STEPS + 1))))
+
+    def canonical(self, text: str) -> str:
+        """A name or any spelling of a genotype -> its one text (also for cells outside the
+        searchable space, which `build` takes)."""
+        g = resolve(text)
+        return format_genotype(g) if g.steps != STEPS else self.format(self.parse(text))
+
+    def normal_ops(self, arch: str) -> list[str]:
+        return [op for op, _ in resolve(arch).recurrent]
+
+    def graphs(self, arch: str) -> list[dict[str, Any]]:
+        g = resolve(arch)
+        return [
+            {
+                "name": "recurrent",
+                "inputs": ["x_t, h_t-1"],
+                "nodes": [[(op, src)] for op, src in g.recurrent],
+                "concat": list(g.concat),
+            }
+        ]
+
+    def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
+        """The language model with `arch`'s cell; `num_classes` is the vocabulary's size."""
+        from nascli.spaces.rnn_cell.net import RNNLanguageModel
+
+        return RNNLanguageModel(num_classes, resolve(arch), self.hidden, **self.dropouts)
+
+
+__all__ = ["RNNCellSpace", "parse_genotype"]
