@@ -21,6 +21,7 @@ from nascli.core.errors import NascliError
 from nascli.core.records import best_one
 from nascli.core.targets import check_target
 from nascli.results.run_dir import BEST, CONFIG, HISTORY, SUMMARY
+from nascli.tasks import task
 
 log = logging.getLogger("nascli.report")
 
@@ -56,6 +57,19 @@ class Row:
         """The metrics this run optimised, without their directions (`latency_ms:min` ->
         `latency_ms`)."""
         return [o.split(":")[0] for o in (self.objectives or [self.objective])]
+
+
+def _objective(config: dict[str, Any]) -> str:
+    """The run's search.objective. A job that stopped before its config was resolved left only
+    Hydra's raw copy, where the default is still an interpolation: its dataset's task says it
+    (interpolations in files read are never resolved)."""
+    given = (config.get("search") or {}).get("objective")
+    if given and "${" not in str(given):
+        return str(given)
+    try:
+        return task((config.get("dataset") or {}).get("task")).objective
+    except NascliError:
+        return "val_acc"
 
 
 def _load_yaml(path: Path) -> Any:
@@ -130,7 +144,7 @@ def read_job(
         row.reference = search_cfg.get("reference_point")
     if "ensemble" in (summary or {}):
         row.metrics["ensemble_test_acc"] = summary["ensemble"]["test_acc"]
-    objective = str((config.get("search") or {}).get("objective") or "val_acc")
+    objective = _objective(config)
     row.objective = objective
     add_regret(row, config, budgets or [], objective, queries or [])
     return row
