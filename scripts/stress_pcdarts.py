@@ -56,14 +56,22 @@ def _busy(stop_at: float) -> None:
         sum(i * i for i in range(10_000))
 
 
+# glibc 2.34 and later read MALLOC_CHECK_ only with its debug malloc preloaded.
+MALLOC_DEBUG = "/usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0"
+
+
 def _env() -> dict[str, str]:
-    return {
+    env = {
         **os.environ,
         "MALLOC_CHECK_": "3",
         "MALLOC_PERTURB_": "165",
         "PYTHONFAULTHANDLER": "1",
+        "PYTHONMALLOC": "malloc",  # every Python object through the checked heap too
         "OMP_NUM_THREADS": "2",
     }
+    if Path(MALLOC_DEBUG).exists():
+        env["LD_PRELOAD"] = " ".join(filter(None, [os.environ.get("LD_PRELOAD"), MALLOC_DEBUG]))
+    return env
 
 
 def _run(cmd: list[str], cwd: str | None = None) -> tuple[int, str]:
