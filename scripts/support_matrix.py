@@ -57,6 +57,14 @@ SPACES = {
         "space.hidden=8",
         "space.search_hidden=8",
     ],
+    "attention": [
+        "dataset=digits_seq",
+        "space.depths=[1,2]",
+        "space.embed_dims=[8]",
+        "space.heads=[1,2]",
+        "space.mlp_ratios=[1,2]",
+        "space.mixers=[attention,conv,identity]",
+    ],
 }
 # The estimator a space is tried with (default: zerocost, whose proxies need a classifier).
 CHEAP = {"nbgraph": "nbgraph", "rnn_cell": "train"}

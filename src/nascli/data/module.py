@@ -134,3 +134,54 @@ class ImageDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> TensorLoader:
         a = self.arrays
         return self._loader(a.x_test, a.y_test, False)
+
+
+class RowsLoader(TensorLoader):
+    """TensorLoader whose batches are sequences: image (B, C, H, W) -> (B, H, C * W), one row a
+    time step, its pixels (of every channel) the step's features."""
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        x = super().normalise(images)
+        b, c, h, w = x.shape
+        return x.permute(0, 2, 1, 3).reshape(b, h, c * w)
+
+
+class SequenceDataModule(ImageDataModule):
+    """Sequence classification over an image source read row by row, as sequential MNIST is:
+    H time steps of C x W features each (the digits: 8 steps of 8). Splits, seeds and
+    normalisation are ImageDataModule's."""
+
+    task = "sequence"
+
+    def __init__(self, source: str, task: str = "sequence", **kwargs: Any) -> None:
+        if task != "sequence":
+            raise NascliError(f"dataset.task={task}: images read row by row are for task sequence")
+        super().__init__(source, **kwargs)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:  # type: ignore[override]
+        c, h, w = self.arrays.x_train.shape[1:]
+        return (h, c * w)
+
+    def _loader(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        train: bool,
+        seed_offset: int = 0,
+        augment: Augment | None = None,
+    ) -> TensorLoader:
+        if augment:
+            raise NascliError(
+                "a sequence dataset takes no image augmentation: leave the recipe's "
+                "crop_padding, hflip and cutout at 0"
+            )
+        return RowsLoader(
+            x,
+            y,
+            self.batch_size if train else self.eval_batch_size,
+            self.mean,
+            self.std,
+            shuffle=train,
+            seed=self.seed + seed_offset,
+        )

@@ -75,14 +75,23 @@ def jacob_cov(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def naswot(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """NAS without training (Mellor et al. 2021): log-determinant of the kernel of ReLU activation
-    patterns, K[i, j] = number of units on which samples i and j agree."""
+    patterns, K[i, j] = number of units on which samples i and j agree.
+
+    GELU units count too: GELU(z) > 0 exactly when z > 0, so their on/off code is the ReLU's.
+    A network with neither has no activation pattern, and is refused rather than scored 0."""
     kernel = torch.zeros(len(x), len(x), dtype=torch.float64)
 
     def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
         codes = (output.detach().reshape(len(x), -1) > 0).double()
         kernel.add_(codes @ codes.t() + (1 - codes) @ (1 - codes).t())
 
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.ReLU)]
+    units = [m for m in net.modules() if isinstance(m, (nn.ReLU, nn.GELU))]
+    if not units:
+        raise NascliError(
+            "estimator.proxy=naswot reads ReLU activation patterns and this network has no ReLU "
+            "or GELU units; choose estimator.proxy=synflow, snip, grad_norm or jacob_cov"
+        )
+    handles = [m.register_forward_hook(hook) for m in units]
     try:
         with torch.no_grad():
             net(x)

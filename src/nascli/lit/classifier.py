@@ -42,7 +42,7 @@ class Classifier(EpochModule):
         self._sums: dict[str, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last:
+        if self.channels_last and x.dim() == 4:  # images; sequences keep their layout
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
