@@ -147,3 +147,30 @@ def test_naswot_reads_gelu_patterns_and_refuses_a_network_without_units():
     assert all(s > -100 for s in scores.values()) and len(set(scores.values())) == 2
     with pytest.raises(NascliError, match="estimator.proxy=synflow"):
         score("naswot", torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), x, y)
+
+
+def test_train_evaluate_and_load_a_sequence_classifier(nas, tmp_path):
+    import nascli
+
+    arch = "d1:e16|attention:h2:r2|attention:h1:r1"
+    space = ["space=attention", "dataset=digits_seq", "space.depths=[1,2]", "space.embed_dims=[16]"]
+    # The attention recipe's AdamW is merged over the generic SGD (its momentum set to null).
+    out = nas(
+        "train",
+        *space,
+        f"arch={arch}",
+        "recipe.epochs=3",
+        "recipe.optimizer.lr=0.003",
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    config = (tmp_path / "config.yaml").read_text()
+    assert "torch.optim.AdamW" in config and "crop_padding: 0" in config
+    metrics = json.loads((tmp_path / "summary.json").read_text())["best"]["metrics"]
+    assert metrics["test_acc"] > 0.2 and metrics["onnx_max_abs_diff"] < 1e-4  # chance is 0.1
+    model = nascli.load(tmp_path)
+    assert model(torch.randn(3, 8, 8)).shape == (3, 10)
+    ev = nas("evaluate", f"run={tmp_path}", f"hydra.run.dir={tmp_path / 'ev'}")
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    assert f"{metrics['test_acc']:.4f}" in ev.stdout

@@ -180,6 +180,11 @@ def train_one(
     pl.seed_everything(cfg.seed, workers=False, verbose=False)
     net = space.build(arch, input_shape, num_classes)
     optimizer = instantiate(recipe.optimizer, "recipe.optimizer")
+    if isinstance(optimizer, functools.partial):
+        # A recipe merged over another sets a key to null to leave it out (AdamW over SGD's
+        # momentum); null would mean "the default" for every optimizer argument that takes it.
+        kept = {k: v for k, v in optimizer.keywords.items() if v is not None}
+        optimizer = functools.partial(optimizer.func, *optimizer.args, **kept)
     scheduler = instantiate(recipe.scheduler, "recipe.scheduler") if recipe.scheduler else None
     if isinstance(scheduler, functools.partial) and "T_max" in scheduler.keywords:
         scheduler = functools.partial(scheduler, T_max=int(recipe.epochs))
