@@ -171,6 +171,15 @@ def test_train_evaluate_and_load_a_sequence_classifier(nas, tmp_path):
     assert metrics["test_acc"] > 0.2 and metrics["onnx_max_abs_diff"] < 1e-4  # chance is 0.1
     model = nascli.load(tmp_path)
     assert model(torch.randn(3, 8, 8)).shape == (3, 10)
+    # ONNX with a free batch and a free number of steps (up to the 8 it was built for).
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    assert session.get_inputs()[0].shape == ["batch", "steps", 8]
+    x = torch.randn(3, 5, 8)
+    got = session.run(None, {"sequences": x.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(got), model(x).detach(), atol=1e-4, rtol=1e-4)
+    assert "input `sequences`" in (tmp_path / "MODEL_CARD.md").read_text()
     ev = nas("evaluate", f"run={tmp_path}", f"hydra.run.dir={tmp_path / 'ev'}")
     assert ev.returncode == 0, ev.stderr[-3000:]
     assert f"{metrics['test_acc']:.4f}" in ev.stdout

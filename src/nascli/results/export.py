@@ -165,11 +165,16 @@ def write_model(
     )
 
 
-def export_onnx(folder: Path, net: Any, sample: Any, tolerance: float) -> dict[str, Any]:
+def export_onnx(
+    folder: Path, net: Any, sample: Any, tolerance: float, sequence: bool = False
+) -> dict[str, Any]:
     """Write model.onnx (batch size free) and compare onnxruntime's logits with PyTorch's on `sample`.
 
-    Returns {"max_abs_diff", "tolerance", "passed"}; a missing exporter or runtime is reported,
-    not raised, so a finished training is never lost to its export.
+    With `sequence`, `sample` is (batch, steps, features) and the number of steps is free too, up
+    to the sample's (the longest the network was built for); the check then also runs a sequence
+    of half the length. Returns {"max_abs_diff", "tolerance", "passed", "input", "dynamic"}; a
+    missing exporter or runtime is reported, not raised, so a finished training is never lost to
+    its export.
     """
     import numpy as np
     import torch
@@ -180,6 +185,13 @@ def export_onnx(folder: Path, net: Any, sample: Any, tolerance: float) -> dict[s
         return {"passed": False, "error": f"onnxruntime is not installed ({exc})"}
     net = net.eval()
     path = folder / ONNX
+    name = "sequences" if sequence else "images"
+    dims = {0: torch.export.Dim("batch")}
+    samples = [sample]
+    if sequence:
+        steps = int(sample.shape[1])
+        dims[1] = torch.export.Dim("steps", min=1, max=steps)
+        samples.append(sample[:, : max(1, steps // 2)])
     try:
         # The exporter prints progress on stdout; keep stdout for the command's own output.
         with contextlib.redirect_stdout(io.StringIO()) as printed:
@@ -189,20 +201,29 @@ def export_onnx(folder: Path, net: Any, sample: Any, tolerance: float) -> dict[s
                 str(path),
                 dynamo=True,
                 external_data=False,
-                input_names=["images"],
+                input_names=[name],
                 output_names=["logits"],
-                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                dynamic_shapes=(dims,),
             )
         log.info("onnx export: %s", printed.getvalue().strip().replace("\n", " | "))
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        got = session.run(None, {"images": sample.numpy()})[0]
-        with torch.inference_mode():
-            want = net(sample).numpy()
+        diff = 0.0
+        for x in samples:
+            got = session.run(None, {name: x.numpy()})[0]
+            with torch.inference_mode():
+                want = net(x).numpy()
+            diff = max(diff, float(np.abs(got - want).max()))
     except Exception as exc:  # the exporter's failures are many and version-specific
         path.unlink(missing_ok=True)
         return {"passed": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
-    diff = float(np.abs(got - want).max())
-    return {"max_abs_diff": diff, "tolerance": tolerance, "passed": diff <= tolerance}
+    dynamic = ["batch", "steps"] if sequence else ["batch"]
+    return {
+        "max_abs_diff": diff,
+        "tolerance": tolerance,
+        "passed": diff <= tolerance,
+        "input": name,
+        "dynamic": dynamic,
+    }
 
 
 def write_card(folder: Path, card: dict[str, Any]) -> None:
@@ -265,11 +286,19 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
         "```python",
         "import nascli",
         f'net = nascli.load("{card["run_dir"]}")  # an nn.Module in eval mode',
-        "# inputs: images scaled to [0, 1], then (x - mean) / std per channel:",
+        *(
+            [
+                "# inputs: (batch, steps, features) sequences of up to "
+                f"{card['input_shape'][0]} steps, normalised as in training:",
+            ]
+            if card.get("onnx_input") == "sequences"
+            else ["# inputs: images scaled to [0, 1], then (x - mean) / std per channel:"]
+        ),
         f"# mean {card['normalize']['mean']}, std {card['normalize']['std']}",
         "```",
         "",
-        "Or without PyTorch: `onnxruntime.InferenceSession('model.onnx')` with input `images`.",
+        "Or without PyTorch: `onnxruntime.InferenceSession('model.onnx')` with input "
+        f"`{card.get('onnx_input', 'images')}`.",
         "",
     ]
     write_text_atomic(folder / CARD, "\n".join(lines))

@@ -325,6 +325,7 @@ def write_bundle(
             "recipe": _recipe_summary(cfg.recipe),
             "seconds": metrics["seconds"],
             "onnx": _onnx_text(onnx),
+            "onnx_input": onnx.get("input", "images"),
             "run_dir": str(run.path),
             "git": git_commit(),
             "versions": package_versions(),
@@ -337,7 +338,8 @@ def _export_onnx(cfg: DictConfig, folder: Path, net: torch.nn.Module, data: Any)
     if not cfg.export.onnx:
         return {"passed": None, "skipped": True}
     sample = next(iter(data.test_dataloader()))[0][:8]
-    onnx = export.export_onnx(folder, net, sample, float(cfg.export.onnx_tolerance))
+    sequence = getattr(data, "task", "image") == "sequence"
+    onnx = export.export_onnx(folder, net, sample, float(cfg.export.onnx_tolerance), sequence)
     if not onnx.get("passed"):
         log.warning("model.onnx check failed: %s", onnx)
     return onnx
