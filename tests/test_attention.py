@@ -183,3 +183,24 @@ def test_train_evaluate_and_load_a_sequence_classifier(nas, tmp_path):
     ev = nas("evaluate", f"run={tmp_path}", f"hydra.run.dir={tmp_path / 'ev'}")
     assert ev.returncode == 0, ev.stderr[-3000:]
     assert f"{metrics['test_acc']:.4f}" in ev.stdout
+
+
+def test_a_custom_builder_declares_a_recurrent_sequence_classifier(nas, tmp_path):
+    from pathlib import Path
+
+    from nascli.spaces.custom import CustomSpace
+
+    builder = str(Path(__file__).resolve().parents[1] / "examples" / "sequence_space.py") + ":build"
+    space = CustomSpace(builder, probe_shape=(8, 8))
+    for seed in range(4):
+        net = space.build(space.sample(random.Random(seed)), (8, 8), 10)
+        assert net(torch.randn(2, 8, 8)).shape == (2, 10)
+    out = nas(
+        "search", "space=custom", f"space.builder={builder}", "dataset=digits_seq",
+        "strategy=evolution", "strategy.population=2", "strategy.sample_size=1", *TINY,
+        f"hydra.run.dir={tmp_path}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert "unit=" in best["arch"] and best["metrics"]["flops"] > 0
+    space.parse(best["arch"])
