@@ -11,7 +11,8 @@ import torch
 from nascli.core.space import ArchError
 from nascli.spaces.rnn_cell import RNNCellSpace
 from nascli.spaces.rnn_cell.genotype import NAMED, format_genotype
-from tests.conftest import run_nas
+from tests.conftest import assert_one_line_error, run_nas
+from tests.dataset_files import write_ptb
 
 
 @pytest.mark.parametrize(
@@ -85,14 +86,33 @@ def test_a_search_on_reber_minimises_perplexity(tmp_path):
     assert best["arch"] == history[ppl.index(min(ppl))]["arch"]
 
 
-def test_nas_train_refuses_a_language_model_in_one_line(tmp_path):
-    out = run_nas("train", "space=rnn_cell", "dataset=reber", "arch=DARTS_V2", cwd=tmp_path)
-    assert out.returncode == 2
-    assert (
-        out.stderr.strip()
-        .splitlines()[-1]
-        .startswith(
-            "nas train: error: dataset.task=language_model: nas train retrains image classifiers"
-        )
+def test_nas_train_and_evaluate_a_language_model(tmp_path):
+    """A retrain on the embedded grammar reports test perplexity, bundles the vocabulary, and
+    nas evaluate scores the bundle to the same figure; another corpus's words are refused."""
+    out = run_nas(
+        "train", "space=rnn_cell", "dataset=reber", "dataset.strings=[300,60,60]", "arch=DARTS_V2",
+        "recipe.epochs=2", "logger=none", "hydra.run.dir=t", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "t"
+    metrics = json.loads((run / "best.json").read_text())["metrics"]
+    assert 1.4524 < metrics["test_ppl"] < 8 and "test_acc" not in metrics  # 8: a uniform guess
+    assert metrics["val_ppl"] is not None  # the recipe trains on train and scores valid
+    words = (run / "vocab.txt").read_text().splitlines()
+    assert sorted(words) == sorted([*"BEPSTVX", "<eos>"])
+    card = (run / "MODEL_CARD.md").read_text()
+    assert f"| test perplexity | {metrics['test_ppl']:.2f} |" in card and "vocab.txt" in card
+    ev = run_nas("evaluate", f"run={run}", "format=json", "hydra.run.dir=e", cwd=tmp_path)
+    assert ev.returncode == 0, ev.stderr[-3000:]
+    got = json.loads(ev.stdout.strip().splitlines()[-1])["metrics"]
+    assert got["test_ppl"] == pytest.approx(metrics["test_ppl"], rel=1e-5)
+    root = write_ptb(tmp_path / "ptb")
+    other = run_nas(
+        "evaluate", f"run={run}", "dataset=text", f"dataset.root={root}", "hydra.run.dir=e2",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(other, "vocabulary")
+    ensemble = run_nas(
+        "train", "space=rnn_cell", "dataset=reber", f"run={run}", "ensemble.top_k=2", cwd=tmp_path
     )
-    assert not list(tmp_path.rglob("model.pt"))
+    assert_one_line_error(ensemble, "ensemble.top_k=2")

@@ -21,6 +21,23 @@ def score(net: torch.nn.Module, loader: Any) -> dict[str, float]:
     return {"acc": correct / total, "loss": loss / total, "images": total}
 
 
+@torch.inference_mode()
+def perplexity(net: torch.nn.Module, loader: Any) -> dict[str, float]:
+    """Perplexity and mean cross-entropy per token of a language model over a BPTT `loader`,
+    the hidden state carried from chunk to chunk as in training's evaluation."""
+    import math
+
+    hidden, loss, total = None, 0.0, 0
+    for x, y in loader:
+        logits, hidden = net(x, hidden)
+        loss += float(
+            F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
+        )
+        total += y.numel()
+    mean = loss / total
+    return {"ppl": math.exp(min(mean, 700.0)), "loss": mean, "tokens": total}
+
+
 @torch.no_grad()
 def accuracy(net: torch.nn.Module, loader) -> float:
     was_training = net.training

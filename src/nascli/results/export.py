@@ -25,6 +25,7 @@ from typing import Any
 from nascli.core.errors import NascliError
 
 MODEL, ARCH, ONNX, CARD = "model.pt", "arch.json", "model.onnx", "MODEL_CARD.md"
+VOCABULARY = "vocab.txt"
 ENSEMBLE = "ensemble.json"
 
 log = logging.getLogger("nascli.results.export")
@@ -141,7 +142,7 @@ def write_model(
     arch: str,
     input_shape: Sequence[int],
     num_classes: int,
-    normalize: dict[str, list[float]],
+    normalize: dict[str, list[float]] | None,
 ) -> None:
     import torch
 
@@ -236,6 +237,8 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
         return f"{100 * m[key]:.2f} %" if m.get(key) is not None else "not measured"
 
     recipe = card["recipe"]
+    scores, inputs = _card_scores(m), _card_inputs(card)
+    classes = "tokens" if card.get("vocabulary") else "classes"
     lines = [
         f"# {card['space']} model on {card['dataset']}",
         "",
@@ -257,13 +260,11 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
         "",
         "| what | value |",
         "| --- | --- |",
-        f"| test accuracy | {pct('test_acc')} |",
-        f"| validation accuracy | {pct('val_acc')} |",
-        f"| final training accuracy | {pct('train_acc')} |",
+        *scores,
         f"| parameters (inference) | {m['params']:,} |",
-        f"| FLOPs (one image) | {m['flops']:,} |",
+        f"| FLOPs (one input) | {m['flops']:,} |",
         f"| latency ({card['hardware']}) | {m['latency_ms']:.3f} ms |",
-        f"| input | {' x '.join(str(s) for s in card['input_shape'])}, {card['num_classes']} classes |",
+        f"| input | {' x '.join(str(s) for s in card['input_shape'])}, {card['num_classes']} {classes} |",
         f"| ONNX check | {card['onnx']} |",
         "",
         "## Training",
@@ -286,22 +287,52 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
         "```python",
         "import nascli",
         f'net = nascli.load("{card["run_dir"]}")  # an nn.Module in eval mode',
-        *(
-            [
-                "# inputs: (batch, steps, features) sequences of up to "
-                f"{card['input_shape'][0]} steps, normalised as in training:",
-            ]
-            if card.get("onnx_input") == "sequences"
-            else ["# inputs: images scaled to [0, 1], then (x - mean) / std per channel:"]
-        ),
-        f"# mean {card['normalize']['mean']}, std {card['normalize']['std']}",
+        *inputs,
         "```",
         "",
-        "Or without PyTorch: `onnxruntime.InferenceSession('model.onnx')` with input "
-        f"`{card.get('onnx_input', 'images')}`.",
-        "",
     ]
+    if card.get("onnx_input"):
+        lines += [
+            "Or without PyTorch: `onnxruntime.InferenceSession('model.onnx')` with input "
+            f"`{card['onnx_input']}`.",
+            "",
+        ]
     write_text_atomic(folder / CARD, "\n".join(lines))
+
+
+def _card_scores(m: dict[str, Any]) -> list[str]:
+    """The card's rows for the task's score: perplexity for a language model, else accuracy."""
+
+    def shown(key: str) -> str:
+        if m.get(key) is None:
+            return "not measured"
+        return f"{m[key]:.2f}" if key.endswith("_ppl") else f"{100 * m[key]:.2f} %"
+
+    name = "perplexity" if "test_ppl" in m else "accuracy"
+    key = "ppl" if "test_ppl" in m else "acc"
+    return [
+        f"| test {name} | {shown(f'test_{key}')} |",
+        f"| validation {name} | {shown(f'val_{key}')} |",
+        f"| final training {name} | {shown(f'train_{key}')} |",
+    ]
+
+
+def _card_inputs(card: dict[str, Any]) -> list[str]:
+    """How to feed the loaded network, as comments under `nascli.load`."""
+    if card.get("vocabulary"):
+        return [
+            "# inputs: (batch, steps) token ids, line i of vocab.txt being id i; net(tokens) gives",
+            "# (logits over the vocabulary per step, the hidden state to pass to the next chunk)",
+        ]
+    norm = card["normalize"]
+    if card.get("onnx_input") == "sequences":
+        first = (
+            "# inputs: (batch, steps, features) sequences of up to "
+            f"{card['input_shape'][0]} steps, normalised as in training:"
+        )
+    else:
+        first = "# inputs: images scaled to [0, 1], then (x - mean) / std per channel:"
+    return [first, f"# mean {norm['mean']}, std {norm['std']}"]
 
 
 def write_ensemble(folder: Path, members: Sequence[Path], card: dict[str, Any]) -> None:

@@ -17,9 +17,10 @@ from rich.table import Table
 from nascli.commands.app import say
 from nascli.core.config import instantiate
 from nascli.core.errors import NascliError
-from nascli.lit.evaluation import score
-from nascli.results.export import load
+from nascli.lit.evaluation import perplexity, score
+from nascli.results.export import VOCABULARY, load
 from nascli.results.run_dir import CONFIG, SUMMARY, RunDir, git_commit, package_versions
+from nascli.tasks import task_of
 
 
 def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -49,17 +50,21 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"{tuple(data.input_shape)} but the model takes {tuple(net.input_shape)}; name the "
             "dataset it was trained on (dataset=...)"
         )
+    language_model = task_of(data).name == "language_model"
+    if language_model:
+        _check_vocabulary(source, data)
     if net.normalize:
         data.mean = torch.tensor(net.normalize["mean"])
         data.std = torch.tensor(net.normalize["std"])
     start = time.perf_counter()
     loader = data.test_dataloader() if cfg.split == "test" else data.val_dataloader()
-    result = score(net, loader)
+    key, counted = ("ppl", "tokens") if language_model else ("acc", "images")
+    result = perplexity(net, loader) if language_model else score(net, loader)
     hardware = instantiate(cfg.hardware, "hardware")
     metrics = {
-        f"{cfg.split}_acc": result["acc"],
+        f"{cfg.split}_{key}": result[key],
         f"{cfg.split}_loss": result["loss"],
-        "images": result["images"],
+        counted: result[counted],
         **hardware.measure(net, net.input_shape),
     }
     summary = {
@@ -87,11 +92,26 @@ def run_evaluate(cfg: DictConfig) -> dict[str, Any]:
     table.add_column("value", justify="right")
     if isinstance(net.arch, list):
         table.add_row("ensemble members", str(len(net.arch)))
-    table.add_row(f"{cfg.split} accuracy", f"{metrics[f'{cfg.split}_acc']:.4f}")
-    table.add_row(f"{cfg.split} images", f"{metrics['images']:,}")
+    name = "perplexity" if language_model else "accuracy"
+    table.add_row(f"{cfg.split} {name}", f"{metrics[f'{cfg.split}_{key}']:.4f}")
+    table.add_row(f"{cfg.split} {counted}", f"{metrics[counted]:,}")
     table.add_row("params", f"{metrics['params']:,}")
-    table.add_row("FLOPs (one image)", f"{metrics['flops']:,}")
+    table.add_row("FLOPs (one input)", f"{metrics['flops']:,}")
     table.add_row(f"latency ms ({summary['hardware']})", f"{metrics['latency_ms']:.3f}")
     out.print(table)
     out.print(f"run dir: {run.path}", markup=False, highlight=False, soft_wrap=True)
     return summary
+
+
+def _check_vocabulary(source: Path, data: Any) -> None:
+    """A language model's token ids mean its own words: the dataset must give the same ones."""
+    where = source / VOCABULARY
+    if not where.is_file():
+        raise NascliError(f"{source} has no {VOCABULARY}; give the run directory of a `nas train`")
+    words = where.read_text(encoding="utf-8").splitlines()
+    if words != list(data.vocab.words):
+        raise NascliError(
+            f"this dataset's vocabulary ({len(data.vocab.words)} tokens) is not the one "
+            f"{where} was trained on ({len(words)}); name the dataset and keys it was trained "
+            "with (dataset=..., dataset.root=...)"
+        )

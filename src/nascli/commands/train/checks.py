@@ -13,10 +13,10 @@ def check_what_to_train(cfg: DictConfig) -> None:
     """The choice between arch= and run=, checked before torch loads (cheap, one line)."""
     k = cfg.ensemble.top_k
     task = cfg.dataset.get("task")
-    if task == "language_model":
+    if task == "language_model" and k != 1:
         raise NascliError(
-            "dataset.task=language_model: nas train retrains image classifiers only for now; "
-            "a language model is trained by nas search (estimator=train, its epochs)"
+            f"ensemble.top_k={k}: nas train ensembles classifiers only; retrain a language "
+            "model alone (ensemble.top_k=1)"
         )
     if cfg.arch is not None and cfg.run is not None:
         raise NascliError("give either arch=... or run=<search dir>, not both")

@@ -29,6 +29,7 @@ from nascli.data.loader import Augment
 from nascli.estimators.train import make_trainer
 from nascli.lit.classifier import Classifier
 from nascli.lit.evaluation import score
+from nascli.lit.language_model import LanguageModel
 from nascli.nn.ensemble import Ensemble
 from nascli.results import export
 from nascli.results.resume import check_run_config
@@ -42,6 +43,7 @@ from nascli.results.run_dir import (
     package_versions,
     resolve_arch,
 )
+from nascli.tasks import task_of
 
 log = logging.getLogger("nascli.train")
 LAST_CKPT = "checkpoints/last.ckpt"
@@ -189,14 +191,18 @@ def train_one(
     if isinstance(scheduler, functools.partial) and "T_max" in scheduler.keywords:
         scheduler = functools.partial(scheduler, T_max=int(recipe.epochs))
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    model = Classifier(
-        net,
-        optimizer,
-        scheduler,
-        channels_last=bool(trainer_cfg.get("channels_last")),
-        auxiliary_weight=float(recipe.auxiliary_weight),
-        label_smoothing=float(recipe.label_smoothing),
-    )
+    language_model = task_of(data).name == "language_model"
+    if language_model:
+        model: Any = LanguageModel(net, optimizer, scheduler)
+    else:
+        model = Classifier(
+            net,
+            optimizer,
+            scheduler,
+            channels_last=bool(trainer_cfg.get("channels_last")),
+            auxiliary_weight=float(recipe.auxiliary_weight),
+            label_smoothing=float(recipe.label_smoothing),
+        )
     augment = Augment(**recipe.augment)
     if recipe.train_on not in ("train", "train+val"):
         raise NascliError(
@@ -271,11 +277,12 @@ def train_one(
     m = model.epoch_metrics
     hardware = instantiate(cfg.hardware, "hardware")
     net.eval()
+    key = "ppl" if language_model else "acc"
     metrics: dict[str, Any] = {
-        "test_acc": m["test/acc"],
+        f"test_{key}": m[f"test/{key}"],
         "test_loss": m["test/loss"],
-        "val_acc": m.get("val/acc") if hold_out else None,
-        "train_acc": m.get("train/acc"),
+        f"val_{key}": m.get(f"val/{key}") if hold_out else None,
+        f"train_{key}": m.get(f"train/{key}"),
         "train_loss": m.get("train/loss"),
         "epochs": int(recipe.epochs),
         **hardware.measure(net, input_shape),
@@ -297,12 +304,18 @@ def write_bundle(
     """model.pt, arch.json, config.yaml, model.onnx (checked), cell picture and MODEL_CARD.md."""
     from nascli.ui.draw import draw_graphs
 
-    normalize = {"mean": data.mean.tolist(), "std": data.std.tolist()}
+    language_model = task_of(data).name == "language_model"
+    normalize = None if language_model else {"mean": data.mean.tolist(), "std": data.std.tolist()}
     space_config = OmegaConf.to_container(cfg.space, resolve=True)
     export.write_model(
         run.path, net, space_config, space_name, arch, data.input_shape, data.num_classes, normalize
     )
-    onnx = _export_onnx(cfg, run.path, net, data)
+    if language_model:
+        # Token ids mean nothing without their words: line i is token i.
+        run.write_text(export.VOCABULARY, "\n".join(data.vocab.words) + "\n")
+        onnx = {"passed": None, "skipped": True, "why": "language models: not yet"}
+    else:
+        onnx = _export_onnx(cfg, run.path, net, data)
     picture = None
     graphs = space.graphs(arch)
     if graphs:
@@ -325,7 +338,8 @@ def write_bundle(
             "recipe": _recipe_summary(cfg.recipe),
             "seconds": metrics["seconds"],
             "onnx": _onnx_text(onnx),
-            "onnx_input": onnx.get("input", "images"),
+            "onnx_input": onnx.get("input"),
+            "vocabulary": export.VOCABULARY if language_model else None,
             "run_dir": str(run.path),
             "git": git_commit(),
             "versions": package_versions(),
@@ -347,7 +361,7 @@ def _export_onnx(cfg: DictConfig, folder: Path, net: torch.nn.Module, data: Any)
 
 def _onnx_text(onnx: dict[str, Any]) -> str:
     if onnx.get("skipped"):
-        return "not exported (export.onnx=false)"
+        return f"not exported ({onnx.get('why', 'export.onnx=false')})"
     if onnx.get("passed"):
         return f"onnxruntime matches PyTorch (max abs diff {onnx['max_abs_diff']:.2e})"
     return f"FAILED: {onnx.get('error') or onnx}"
@@ -428,7 +442,8 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
             {"arch": arch, "run_dir": str(member.path), "metrics": metrics, "onnx": onnx}
         )
         nets.append(net)
-    best = max(members, key=lambda m: m["metrics"]["test_acc"])
+    # Only classifiers make ensembles (checks.py), so several members means test_acc.
+    best = max(members, key=lambda m: m["metrics"]["test_acc"]) if len(members) > 1 else members[0]
     summary: dict[str, Any] = {
         "command": "train",
         "status": "completed",
@@ -457,14 +472,16 @@ def _print(cfg: DictConfig, summary: dict[str, Any], members: list[dict[str, Any
         return
     out = Console()
     table = Table(title="Retrained and tested", title_justify="left")
-    for column in ("member", "test acc", "params", "FLOPs", "latency (ms)", "seconds", "ONNX"):
+    key = "test_ppl" if "test_ppl" in members[0]["metrics"] else "test_acc"
+    score = "test ppl" if key == "test_ppl" else "test acc"
+    for column in ("member", score, "params", "FLOPs", "latency (ms)", "seconds", "ONNX"):
         table.add_column(column, justify="right")
     for k, member in enumerate(members):
         m = member["metrics"]
         onnx = member["onnx"]
         table.add_row(
             str(k),
-            f"{m['test_acc']:.4f}",
+            f"{m[key]:.4f}",
             f"{m['params']:,}",
             f"{m['flops']:,}",
             f"{m['latency_ms']:.3f}",

@@ -85,15 +85,15 @@ class RNNCellSpace(Space):
         return [op for op, _ in resolve(arch).recurrent]
 
     def graphs(self, arch: str) -> list[dict[str, Any]]:
+        """The cell as nascli.ui.draw draws it: x_t and h_{t-1} make node 0 (the gated first
+        state), node k takes one earlier node through its activation, h_t averages `concat`."""
         g = resolve(arch)
-        return [
-            {
-                "name": "recurrent",
-                "inputs": ["x_t, h_t-1"],
-                "nodes": [[(op, src)] for op, src in g.recurrent],
-                "concat": list(g.concat),
-            }
-        ]
+        names = ["x_{t}", "h_{t-1}"] + [str(i) for i in range(len(g.recurrent) + 1)] + ["h_{t}"]
+        edges = [("x_{t}", "0", ""), ("h_{t-1}", "0", "")]
+        edges += [(str(src), str(k + 1), op) for k, (op, src) in enumerate(g.recurrent)]
+        edges += [(str(i), "h_{t}", "") for i in g.concat]
+        kinds = {"x_{t}": "input", "h_{t-1}": "input", "h_{t}": "output"}
+        return [{"title": "recurrent cell", "nodes": names, "edges": edges, "kinds": kinds}]
 
     def build(self, arch: str, input_shape: Sequence[int], num_classes: int) -> Any:
         """The language model with `arch`'s cell; `num_classes` is the vocabulary's size."""
