@@ -51,11 +51,14 @@ class Space(ABC):
         return []
 
     # -- weight sharing (spaces that have a supernet override these) ----------------------------
+    #: whether derived cells have skip connections that strategy.max_skip can cap
+    caps_skips = True
+
     def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
         """The weight-sharing search network (nascli.nn.supernet) over every choice."""
         raise NascliError(
             f"space={self.name} has no weight-sharing supernet; one-shot strategies need "
-            "space=darts, nb201, mobilenet or custom"
+            "space=darts, nb201, mobilenet, rnn_cell or custom"
         )
 
     def derive(self, weights: dict[str, list[list[float]]], max_skip: int | None = None) -> str:

@@ -3,7 +3,8 @@
 The supernet is trained once per search with uniformly sampled paths (SPOS), or read from the
 checkpoint of an earlier `nas search strategy=spos` run (`estimator.checkpoint=<run dir>`). Each
 evaluation re-estimates batch-norm statistics for the path on `bn_batches` training batches, then
-measures val accuracy: milliseconds per architecture instead of a training run.
+measures the task's score (val accuracy; a language model's val perplexity): milliseconds per
+architecture instead of a training run.
 """
 
 from __future__ import annotations
@@ -28,14 +29,11 @@ class SupernetEstimator(Estimator):
     """Train one single-path supernet (uniform sampling, as SPOS) before the first trial; score
     each architecture with the weights it inherits, batch-norm statistics recalibrated."""
 
-    metrics = ("val_acc", "epochs")
+    metrics: tuple[str, ...] = ("val_acc", "epochs")
+    task_name = "image"
 
     def check_task(self, task: Any) -> None:
-        if task.name == "language_model":
-            raise NascliError(
-                "estimator=supernet shares the weights of a classifier's supernet; no "
-                "language-model space has one yet (use estimator=train or hyperband)"
-            )
+        self.task_name, self.metrics = task.name, (task.objective, "epochs")
 
     def __init__(
         self,
@@ -57,10 +55,12 @@ class SupernetEstimator(Estimator):
     def prepare(self, space, data, seed: int, run_dir: Path) -> None:
         """Train the supernet, or load it: from `checkpoint`, or from this run (a resume)."""
         from nascli.oneshot.module import PathModule
+        from nascli.oneshot.tasks import oneshot_task
 
         torch.manual_seed(seed)
         net = space.supernet(data.input_shape, data.num_classes)
         module = PathModule(net, space, self.optimizer, self.scheduler, self.grad_clip, seed)
+        module.task = self.task = oneshot_task(self.task_name)
         if self.trainer.get("channels_last"):
             module.use_channels_last()
         own = run_dir / CHECKPOINT
@@ -82,14 +82,12 @@ class SupernetEstimator(Estimator):
         return self.evaluate_arch(arch, space, data, seed)
 
     def evaluate_arch(self, arch: str, space, data, seed: int) -> dict[str, float]:
-        from nascli.lit.evaluation import accuracy, recalibrate_bn
-
         if self.net is None:
             raise RuntimeError("SupernetEstimator.prepare must run before evaluate_arch")
         torch.manual_seed(seed)
         self.net.method, self.net.path = "path", space.path(arch)
-        recalibrate_bn(self.net, data.train_dataloader(seed_offset=seed), self.bn_batches)
-        return {"val_acc": accuracy(self.net, data.val_dataloader()), "epochs": 0}
+        self.task.calibrate(self.net, data.train_dataloader(seed_offset=seed), self.bn_batches)
+        return {self.task.metric: self.task.score(self.net, data.val_dataloader()), "epochs": 0}
 
 
 def _checkpoint_file(value: str) -> Path:

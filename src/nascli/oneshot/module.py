@@ -23,13 +23,17 @@ from nascli.core.space import Space
 from nascli.lit.classifier import DivergedError
 from nascli.nn.lean import no_grad_for
 from nascli.nn.supernet import Supernet
+from nascli.oneshot.tasks import Classification
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class OneShotModule(pl.LightningModule):
     """Shared parts: the weight optimiser (never holding architecture parameters), its per-epoch
-    schedule, gradient clipping, and per-epoch metric sums (`epoch_metrics` after each epoch)."""
+    schedule, gradient clipping, and per-epoch metric sums (`epoch_metrics` after each epoch).
+    `task` (nascli.oneshot.tasks) turns batches into losses and scores: classification unless
+    the search sets another. Batches come in streams: "weights" (the weight half) and "arch"
+    (the architecture half), which a language model's hidden state follows separately."""
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class OneShotModule(pl.LightningModule):
         self.channels_last = False
         self.rank_checks = 0  # data-parallel: architecture steps after which all ranks agreed
         self._schedule_stepped: int | None = None  # the epoch whose end stepped the schedule
+        self.task: Any = Classification()
 
     def use_channels_last(self) -> None:
         """Keep the supernet and its inputs in the NHWC memory layout (faster convolutions on
@@ -71,12 +76,12 @@ class OneShotModule(pl.LightningModule):
             return optimizers
         return optimizers, [self.make_scheduler(weights)]
 
-    def weight_step(self, batch: Batch) -> None:
+    def weight_step(self, batch: Batch, stream: str = "weights") -> None:
         opt = self.optimizers()
         opt = opt[0] if isinstance(opt, list) else opt
         opt.zero_grad(set_to_none=True)
         with no_grad_for(self.net.arch_parameters()):
-            loss, logits = self.loss(batch)
+            loss, logits = self.loss(batch, stream)
             self.manual_backward(loss)
         if self.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.net.weight_parameters(), self.grad_clip)
@@ -101,6 +106,7 @@ class OneShotModule(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._sums = {}
+        self.task.reset()
 
     def on_train_epoch_end(self) -> None:
         self.step_schedule()
@@ -150,20 +156,18 @@ class OneShotModule(pl.LightningModule):
 
     @property
     def epoch_metrics(self) -> dict[str, float]:
-        """This epoch's mean losses and accuracies so far: train_* (weight steps), arch_*
-        (architecture steps)."""
-        out = {}
-        for split, (loss_sum, correct, n) in self._sums.items():
-            out[f"{split}_loss"], out[f"{split}_acc"] = loss_sum / n, correct / n
-        return out
+        """This epoch's mean losses and accuracies (perplexities) so far: train_* (weight
+        steps), arch_* (architecture steps)."""
+        return self.task.metrics(self._sums)
 
     # -- helpers -------------------------------------------------------------------------------
-    def loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss(
+        self, batch: Batch, stream: str = "weights", carry: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
+        loss, logits = self.task.forward(self.net, (x, y), stream, carry)
         diverged = not math.isfinite(loss.item())
         trainer = self._trainer
         if trainer is not None and trainer.world_size > 1:  # every rank stops, or none waits
@@ -175,11 +179,7 @@ class OneShotModule(pl.LightningModule):
         return loss, logits
 
     def accumulate(self, split: str, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor):
-        n = y.numel()
-        s = self._sums.setdefault(split, [0.0, 0.0, 0.0])
-        s[0] += loss.item() * n
-        s[1] += (logits.argmax(1) == y).sum().item()
-        s[2] += n
+        self.task.tally(self._sums, split, loss, logits, y)
 
     def weight_lr(self) -> float:
         opt = self.optimizers()
@@ -268,7 +268,7 @@ class BilevelModule(OneShotModule):
                 loss, logits = self.unrolled_backward(train, val)
             else:
                 with no_grad_for(self.net.weight_parameters()):
-                    loss, logits = self.loss(val)
+                    loss, logits = self.loss(val, "arch")
                     self.manual_backward(loss)
             if self.latency_table is not None:  # its gradient adds to the accuracy one
                 latency = self.net.expected_latency(self.latency_table)
@@ -279,7 +279,14 @@ class BilevelModule(OneShotModule):
         self.weight_step(train)
 
     def unrolled_backward(self, train: Batch, val: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        return unrolled_backward(self.net, self.loss, self.optimizers()[0], train, val)
+        return unrolled_backward(
+            self.net,
+            lambda b: self.loss(b, "weights", carry=False),
+            self.optimizers()[0],
+            train,
+            val,
+            val_loss_fn=lambda b: self.loss(b, "arch"),
+        )
 
     def op_weights(self) -> dict[str, torch.Tensor]:
         """softmax(alpha) per cell type, scaled per edge by the normalised beta (PC-DARTS)."""
@@ -333,9 +340,9 @@ class PathModule(OneShotModule):
 
     def training_step(self, batch: tuple[Batch, Batch], batch_idx: int) -> None:
         self.net.method = "path"
-        for half in batch:
+        for half, stream in zip(batch, ("weights", "arch"), strict=True):
             self.net.path = self.space.path(self.space.sample(self.rng))
-            self.weight_step(half)
+            self.weight_step(half, stream)
 
     def derive(self, max_skip: int | None = None) -> str:
         raise NotImplementedError("SPOS derives its architecture by evolution after training")
@@ -383,8 +390,8 @@ class EnasModule(OneShotModule):
         opt = self.optimizers()[1]
         log_prob, entropy = self._sample()
         with torch.no_grad():
-            loss, logits = self.loss(val)
-        reward = (logits.argmax(1) == val[1]).float().mean()
+            loss, logits = self.loss(val, "arch")
+        reward = self.task.reward(loss, logits, val[1])
         if torch.isnan(self.baseline):
             self.baseline.copy_(reward)
         advantage = reward - self.baseline
@@ -420,12 +427,15 @@ def unrolled_backward(
     train: Batch,
     val: Batch,
     epsilon: float = 0.01,
+    val_loss_fn: Callable[[Batch], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Set alpha.grad to d L_val(w', alpha) / d alpha with w' = w - xi * (SGD step on L_train)
     (DARTS eq. 7): xi is the current weight learning rate, and the second-order term
     -xi * d2 L_train / (d alpha d w) . dL_val/dw' comes from the finite difference
     (dL_train/dalpha at w + r dw' - at w - r dw') / 2r, r = epsilon / |dw'| (DARTS eq. 8, where
-    epsilon is 0.01). The weights end as they started. Returns the val loss and logits at w'."""
+    epsilon is 0.01). The weights end as they started. Returns the val loss and logits at w'.
+    `val_loss_fn` scores the architecture batch where it differs from `loss_fn` (a language
+    model's streams: the look-ahead passes on the weight batch leave its state alone)."""
     weights, alphas = net.weight_parameters(), net.arch_parameters()
     group = opt.param_groups[0]
     xi, momentum, decay = group["lr"], group.get("momentum", 0.0), group.get("weight_decay", 0.0)
@@ -439,7 +449,7 @@ def unrolled_backward(
             if buf is not None:
                 step = step + momentum * buf
             w.sub_(xi * step)
-    loss_v, logits = loss_fn(val)
+    loss_v, logits = (val_loss_fn or loss_fn)(val)
     grads = torch.autograd.grad(loss_v, [*alphas, *weights], allow_unused=True)
     d_alpha = [torch.zeros_like(a) if g is None else g for a, g in zip(alphas, grads, strict=False)]
     d_w = [

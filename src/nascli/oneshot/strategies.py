@@ -54,6 +54,11 @@ class OneShotStrategy:
             raise NascliError(
                 "strategy.early_stop_skip=true needs strategy.max_skip (the cap it stops at), e.g. strategy.max_skip=2"
             )
+        if max_skip is not None and not space.caps_skips:
+            raise NascliError(
+                f"strategy.max_skip caps skip connections in a derived cell; space={space.name} "
+                "has none (drop strategy.max_skip)"
+            )
         self.space, self.seed = space, seed
         self.epochs, self.batch_size = epochs, batch_size
         self.optimizer, self.scheduler, self.grad_clip = optimizer, scheduler, grad_clip
@@ -188,19 +193,24 @@ class Spos(OneShotStrategy):
     def final(self, module: OneShotModule, score: Callable[[str], float], log_trial) -> str:
         from nascli.strategies.evolution import RegularizedEvolution
 
+        metric, sign = module.task.metric, 1.0 if module.task.maximise else -1.0
         evolution = RegularizedEvolution(
-            self.space, seed=self.seed, population=self.population, sample_size=self.sample_size
+            self.space,
+            seed=self.seed,
+            population=self.population,
+            sample_size=self.sample_size,
+            objective=metric,
         )
         best: tuple[float, str] | None = None
         seen: dict[str, float] = {}
         for trial in range(self.search_trials):
             arch = evolution.ask()
-            acc = seen[arch] if arch in seen else score(arch)
-            seen[arch] = acc
-            evolution.tell(arch, {"val_acc": acc})
-            log_trial(trial, arch, acc)
-            if best is None or acc > best[0]:
-                best = (acc, arch)
+            value = seen[arch] if arch in seen else score(arch)
+            seen[arch] = value
+            evolution.tell(arch, {metric: value})
+            log_trial(trial, arch, value)
+            if best is None or sign * value > sign * best[0]:
+                best = (value, arch)
         assert best is not None
         return best[1]
 

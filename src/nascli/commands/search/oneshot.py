@@ -32,10 +32,11 @@ from nascli.core.cpus import available_cpus, threads_per_process
 from nascli.core.errors import NascliError
 from nascli.core.records import read_history
 from nascli.estimators.train import make_trainer
-from nascli.lit.evaluation import accuracy, recalibrate_bn
 from nascli.oneshot.module import OneShotModule
 from nascli.oneshot.strategies import OneShotStrategy
+from nascli.oneshot.tasks import oneshot_task
 from nascli.results.run_dir import HISTORY, RunDir
+from nascli.tasks import task_of
 
 log = logging.getLogger("nascli.search")
 
@@ -69,7 +70,8 @@ class EpochRecorder(pl.Callback):
             arch = module.derive(self.strategy.max_skip)
             uncapped = module.derive(None)
             module.eval_setup(arch)
-            val_acc = accuracy(module.net, self.data.val_dataloader())
+            metric = module.task.metric
+            value = module.task.score(module.net, self.data.val_dataloader())
             module.train_setup()
             skips = self.space.normal_ops(arch).count("skip_connect")
             skips_uncapped = self.space.normal_ops(uncapped).count("skip_connect")
@@ -78,14 +80,14 @@ class EpochRecorder(pl.Callback):
                 arch_uncapped=uncapped,
                 skip_connect=skips,
                 skip_connect_uncapped=skips_uncapped,
-                val_acc=val_acc,
+                **{metric: value},
             )
             trial = {
                 "trial": epoch,
                 "arch": arch,
                 "status": "ok",
                 "metrics": {
-                    "val_acc": val_acc,
+                    metric: value,
                     **{k: v for k, v in module.epoch_metrics.items()},
                     "epochs": 1,
                 },
@@ -94,7 +96,7 @@ class EpochRecorder(pl.Callback):
             }
             self.run.append_history(trial)
             self.history.append(trial)
-            log.info("epoch %d: val_acc %.4f, %d skip, arch %s", epoch, val_acc, skips, arch)
+            log.info("epoch %d: %s %.4f, %d skip, arch %s", epoch, metric, value, skips, arch)
             ms = self.strategy.max_skip
             if self.strategy.early_stop_skip and ms is not None and skips_uncapped >= ms:
                 log.warning(
@@ -170,12 +172,15 @@ def _build(cfg: DictConfig):
     strategy = instantiate(cfg.strategy, "strategy", space=space, seed=cfg.seed)
     data = instantiate(cfg.dataset, "dataset", seed=cfg.seed, batch_size=strategy.batch_size)
     data.setup()
+    if getattr(data, "floor_ppl", None) is not None:
+        say(f"the data's perplexity floor (what a perfect model scores): {data.floor_ppl:.4f}")
     hardware = instantiate(cfg.hardware, "hardware")
     torch.manual_seed(cfg.seed)
     try:
         net = space.supernet(data.input_shape, data.num_classes, strategy.partial)
         net.recompute = strategy.recompute
         module = strategy.module(net)
+        module.task = oneshot_task(task_of(data).name)
         if cfg.trainer.get("channels_last"):
             module.use_channels_last()
         if cfg.trainer.get("sync_batchnorm"):
@@ -341,22 +346,24 @@ def _final(
         last = recorder.history[-1] if recorder.history else None
         metrics = dict(last["metrics"]) if last and last["arch"] == arch else {}
         trial = last["trial"] if last else None
-        # The epoch's val_acc is the whole supernet's (every op mixed in); what the search
+        # The epoch's score is the whole supernet's (every op mixed in); what the search
         # hands on is the derived architecture, so score that: its ops alone, in the supernet's
         # weights, with batch-norm statistics re-estimated for it.
-        derived = _derived_accuracy(module.net, strategy, arch, data)
+        metric = module.task.metric
+        derived = _derived_score(module, strategy, arch, data)
         if derived is not None:
-            if "val_acc" in metrics:
-                metrics["supernet_val_acc"] = metrics["val_acc"]
-            metrics["val_acc"] = derived
+            if metric in metrics:
+                metrics[f"supernet_{metric}"] = metrics[metric]
+            metrics[metric] = derived
     else:
         scores: dict[str, float] = {}
         train = data.train_dataloader()
+        metric = module.task.metric
 
         def score(arch: str) -> float:
             module.net.method, module.net.path = "path", strategy.space.path(arch)
-            recalibrate_bn(module.net, train, strategy.bn_batches)
-            return accuracy(module.net, data.val_dataloader())
+            module.task.calibrate(module.net, train, strategy.bn_batches)
+            return module.task.score(module.net, data.val_dataloader())
 
         def log_trial(trial: int, arch: str, acc: float) -> None:
             scores.setdefault(arch, acc)
@@ -364,7 +371,7 @@ def _final(
                 "trial": trial,
                 "arch": arch,
                 "status": "ok",
-                "metrics": {"val_acc": acc},
+                "metrics": {metric: acc},
                 "error": None,
                 "seconds": 0.0,
             }
@@ -373,20 +380,21 @@ def _final(
 
         arch = strategy.final(module, score, log_trial)
         trial = next(r["trial"] for r in recorder.history if r["arch"] == arch)
-        metrics = {"val_acc": scores[arch]}
+        metrics = {metric: scores[arch]}
     torch.manual_seed(cfg.seed)
     net = strategy.space.build(arch, data.input_shape, data.num_classes)
     metrics.update(hardware.measure(net, data.input_shape))
     metrics["supernet"] = (
-        True  # val_acc is the supernet's (inherited weights), not a retrained net's
+        True  # the score is the supernet's (inherited weights), not a retrained net's
     )
     return {"space": space_name, "arch": arch, "trial": trial, "metrics": metrics}
 
 
-def _derived_accuracy(net, strategy, arch: str, data) -> float | None:
-    """Validation accuracy of `arch` inside the trained supernet (only its ops, batch-norm
+def _derived_score(module, strategy, arch: str, data) -> float | None:
+    """The validation score of `arch` inside the trained supernet (only its ops, batch-norm
     statistics re-estimated on training batches for that path), leaving the supernet as it was;
     None where the space has no paths through its supernet."""
+    net, task = module.net, module.task
     try:
         path = strategy.space.path(arch)
     except NotImplementedError:
@@ -398,8 +406,8 @@ def _derived_accuracy(net, strategy, arch: str, data) -> float | None:
     net.method, net.path = "path", path
     try:
         with torch.no_grad():
-            recalibrate_bn(net, data.train_dataloader(), getattr(strategy, "bn_batches", 4))
-        return accuracy(net, data.val_dataloader())
+            task.calibrate(net, data.train_dataloader(), getattr(strategy, "bn_batches", 4))
+        return task.score(net, data.val_dataloader())
     finally:
         net.method, net.path = method, old_path
         net.load_state_dict(saved, strict=False)
