@@ -22,6 +22,7 @@ import pytorch_lightning as pl
 import torch
 
 from nascli.core.errors import NascliError
+from nascli.data.loader import PairedLoader
 
 EOS, UNK = "<eos>", "<unk>"
 SPLITS = ("train", "valid", "test")
@@ -239,6 +240,20 @@ class BPTTLoader:
         return self.data.size(0) * (self.data.size(1) - 1)
 
 
+class TextHalves(PairedLoader):
+    """Two BPTT streams chunk by chunk. Text is read in order, so there is no shuffle for an
+    epoch to continue, and one process reads it all (no data-parallel shards)."""
+
+    def set_epoch(self, epoch: int) -> None:
+        """Nothing to do: every epoch walks the streams from their start."""
+
+    def shard(self, rank: int, world: int) -> None:
+        if world > 1:
+            raise NascliError(
+                "one-shot search of a language model runs in one process; set trainer.devices=1"
+            )
+
+
 class TextDataModule(pl.LightningDataModule):
     """A language-modelling corpus: train / valid / test token streams and BPTT loaders.
 
@@ -346,6 +361,18 @@ class TextDataModule(pl.LightningDataModule):
         """Train and valid streams together (final retraining)."""
         both = torch.cat([self.ids["train"], self.ids["valid"]])
         return BPTTLoader(batchify(both, self.batch_size), self.bptt)
+
+    def halves_dataloader(self) -> TextHalves:
+        """The training stream cut in two halves, each batchified by itself, chunk by chunk side
+        by side: (weights half, architecture half), for one-shot search. (DARTS's recurrent
+        search takes its architecture batches from the validation file; here validation stays
+        held out for scoring, as for images.)"""
+        ids = self.ids["train"]
+        half = len(ids) // 2
+        return TextHalves(
+            BPTTLoader(batchify(ids[:half], self.batch_size), self.bptt),
+            BPTTLoader(batchify(ids[half : 2 * half], self.batch_size), self.bptt),
+        )
 
     def val_dataloader(self) -> BPTTLoader:
         return self._loader("valid", self.eval_batch_size)

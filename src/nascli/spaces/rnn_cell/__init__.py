@@ -25,11 +25,14 @@ STEPS = 8
 
 
 class RNNCellSpace(Space):
-    """Args: hidden (embedding = hidden size of the model built), the AWD-LSTM dropouts, and
-    `search_hidden` (the weight-sharing supernet's size)."""
+    """Args: hidden (embedding = hidden size of the model built), the AWD-LSTM dropouts,
+    `search_hidden` (the weight-sharing supernet's size) and `search_dropoute` (the supernet's
+    word dropout: 0 in the DARTS search; its other dropouts are the model's)."""
 
     name = "rnn_cell"
     encodings = ("onehot",)
+    #: the cell has no skip connections for strategy.max_skip to cap
+    caps_skips = False
 
     def __init__(
         self,
@@ -40,8 +43,13 @@ class RNNCellSpace(Space):
         dropouti: float = 0.2,
         dropoute: float = 0.1,
         search_hidden: int = 300,
+        search_dropoute: float = 0.0,
     ) -> None:
-        self.hidden, self.search_hidden = hidden, search_hidden
+        self.hidden, self.search_hidden, self.search_dropoute = (
+            hidden,
+            search_hidden,
+            search_dropoute,
+        )
         self.dropouts = {
             "dropout": dropout,
             "dropouth": dropouth,
@@ -100,6 +108,42 @@ class RNNCellSpace(Space):
         from nascli.spaces.rnn_cell.net import RNNLanguageModel
 
         return RNNLanguageModel(num_classes, resolve(arch), self.hidden, **self.dropouts)
+
+    # -- weight sharing ------------------------------------------------------------------------
+    def supernet(self, input_shape: Sequence[int], num_classes: int, partial: int = 1) -> Any:
+        """The DARTS recurrent search network (nascli.spaces.rnn_cell.supernet) of
+        `search_hidden` units over a vocabulary of `num_classes` tokens."""
+        if partial != 1:
+            raise ValueError(
+                "partial channels (strategy=pcdarts) split a convolution's channels; "
+                "space=rnn_cell has none: use strategy=darts"
+            )
+        from nascli.spaces.rnn_cell.supernet import RNNCellSupernet
+
+        dropouts = {**self.dropouts, "dropoute": self.search_dropoute}
+        return RNNCellSupernet(num_classes, STEPS, self.search_hidden, **dropouts)
+
+    def derive(self, weights: dict[str, list[list[float]]], max_skip: int | None = None) -> str:
+        """The DARTS rule: node k takes the earlier node whose edge has the largest weight on an
+        op other than `none`, through that edge's best such op (ties: the earliest)."""
+        rows = weights["recurrent"]
+        edges = []
+        for k in range(1, STEPS + 1):
+            into = rows[k * (k - 1) // 2 : k * (k + 1) // 2]
+            src = max(range(k), key=lambda j: (max(into[j][1:]), -j))
+            op = max(range(1, len(into[src])), key=lambda i: (into[src][i], -i))
+            edges.append((OPS[op - 1], src))
+        return format_genotype(RecurrentGenotype(tuple(edges), tuple(range(1, STEPS + 1))))
+
+    def path(self, arch: str) -> dict[str, list[list[int]]]:
+        """Per edge (node by node, from node 0 up) the supernet op it runs: the chosen input's
+        edge runs its op (index in none + OPS), every other edge nothing."""
+        indices = self.parse(arch)
+        path: list[list[int]] = []
+        for k in range(1, STEPS + 1):
+            op, src = indices[2 * (k - 1)], indices[2 * (k - 1) + 1]
+            path += [[op + 1] if j == src else [] for j in range(k)]
+        return {"recurrent": path}
 
 
 __all__ = ["RNNCellSpace", "parse_genotype"]
