@@ -12,7 +12,7 @@ REPRO := outputs/repro
 # The compute the DARTS reproduction trains on (trainer=cpu works, slowly).
 TRAINER ?= gpu
 # Extra overrides for the search and train lines of the reproductions (empty: the papers' settings;
-# the tests run repro-darts-cifar10 on tiny CIFAR-10 files with small ones).
+# the tests run repro-darts-cifar10 and repro-darts-ptb on tiny files in the real formats with small ones).
 SEARCH_ARGS ?=
 TRAIN_ARGS ?=
 
@@ -71,19 +71,33 @@ repro-pareto: $(STAMP) ## accuracy-vs-latency fronts of the mobilenet space on d
 	$(BIN)/nas search -m strategy=nsga2,random seed=0,1,2 space=mobilenet hardware=cpu 'search.objectives=[val_acc,latency_ms]' 'search.reference_point=$(PARETO_REF)' search.trials=60 hydra.sweep.dir=$(REPRO_DIR)/sweep
 	$(BIN)/nas report $(REPRO_DIR)/sweep group_by=[strategy] hydra.run.dir=$(REPRO_DIR)/report
 
-repro-darts-cifar10: REPRO_DIR ?= $(REPRO)/darts-cifar10-$(NOW)
-repro-darts-cifar10: $(STAMP) ## the DARTS paper: 1st- and 2nd-order search on CIFAR-10, 600-epoch retrains (GPU days; TRAINER=cpu without one)
+# Stop a GPU-days reproduction at once where there is no CUDA device, unless TRAINER=cpu asks for it.
+define NEED_GPU
 	@if ! $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then \
 		if [ "$(TRAINER)" = cpu ]; then \
-			echo "repro-darts-cifar10: no CUDA GPU here; TRAINER=cpu trains on the CPU, far slower than the paper's GPU days" >&2; \
+			echo "$@: no CUDA GPU here; TRAINER=cpu trains on the CPU, far slower than the paper's GPU days" >&2; \
 		else \
-			echo "repro-darts-cifar10: needs a CUDA GPU (TRAINER=$(TRAINER)); TRAINER=cpu runs it on the CPU instead, far slower" >&2; exit 2; \
+			echo "$@: needs a CUDA GPU (TRAINER=$(TRAINER)); TRAINER=cpu runs it on the CPU instead, far slower" >&2; exit 2; \
 		fi; \
 	fi
+endef
+
+repro-darts-cifar10: REPRO_DIR ?= $(REPRO)/darts-cifar10-$(NOW)
+repro-darts-cifar10: $(STAMP) ## the DARTS paper: 1st- and 2nd-order search on CIFAR-10, 600-epoch retrains (GPU days; TRAINER=cpu without one)
+	$(NEED_GPU)
 	$(BIN)/nas search strategy=darts dataset=cifar10 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-1st $(SEARCH_ARGS)
 	$(BIN)/nas search strategy=darts dataset=cifar10 strategy.order=2 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-2nd $(SEARCH_ARGS)
 	$(BIN)/nas train arch=$(REPRO_DIR)/search-1st trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-1st $(TRAIN_ARGS)
 	$(BIN)/nas train arch=$(REPRO_DIR)/search-2nd trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-2nd $(TRAIN_ARGS)
+	$(BIN)/nas report $(REPRO_DIR) hydra.run.dir=$(REPRO_DIR)/report
+
+repro-darts-ptb: REPRO_DIR ?= $(REPRO)/darts-ptb-$(NOW)
+repro-darts-ptb: $(STAMP) ## the DARTS and ENAS recurrent searches on Penn Treebank, 8,000-epoch retrains (GPU days; TRAINER=cpu without one)
+	$(NEED_GPU)
+	$(BIN)/nas search space=rnn_cell dataset=ptb strategy=darts strategy.order=2 trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-darts $(SEARCH_ARGS)
+	$(BIN)/nas search space=rnn_cell dataset=ptb strategy=enas trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/search-enas $(SEARCH_ARGS)
+	$(BIN)/nas train space=rnn_cell dataset=ptb arch=$(REPRO_DIR)/search-darts trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-darts $(TRAIN_ARGS)
+	$(BIN)/nas train space=rnn_cell dataset=ptb arch=$(REPRO_DIR)/search-enas trainer=$(TRAINER) hydra.run.dir=$(REPRO_DIR)/train-enas $(TRAIN_ARGS)
 	$(BIN)/nas report $(REPRO_DIR) hydra.run.dir=$(REPRO_DIR)/report
 
 bench-nb201-digits: $(STAMP) ## build the nb201/digits table that estimator=table uses by default (about 1 h 45 min, 2 cores)
@@ -108,4 +122,4 @@ support-matrix: $(STAMP) ## rewrite docs/support.md from one tiny run per space 
 	$(BIN)/python scripts/support_matrix.py --jobs 2
 
 .PHONY: support-matrix compare-benchmarks help install search search-darts test lint format bench-overhead bench-supernet clean \
-	repro-digits repro-strategies repro-darts-cifar10 repro-pareto compare-strategies bench-nb201-digits
+	repro-digits repro-strategies repro-darts-cifar10 repro-darts-ptb repro-pareto compare-strategies bench-nb201-digits

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dataset_files import write_cifar
+from tests.dataset_files import write_cifar, write_ptb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +51,37 @@ def test_the_darts_cifar10_reproduction_runs_end_to_end_on_tiny_cifar_files(tmp_
         assert (repro / f"train-{order}" / "model.onnx").is_file()
     order2 = (repro / "search-2nd" / "config.yaml").read_text()
     assert "order: 2" in order2
+    report = json.loads((repro / "report" / "summary.json").read_text())
+    assert report["jobs"] == 4
+
+
+@pytest.mark.slow
+def test_the_darts_ptb_reproduction_runs_end_to_end_on_tiny_ptb_files(tmp_path):
+    """make repro-darts-ptb (DARTS 2nd-order and ENAS recurrent searches, both retrains, the
+    report) with the sizes shrunk, on PTB's three files in their own layout."""
+    if not (ROOT / ".venv" / "bin" / "nas").is_file():
+        pytest.skip("runs the Makefile's .venv/bin/nas")
+    root = write_ptb(tmp_path / "ptb")
+    data = f"dataset.root={root} dataset.bptt=5 dataset.eval_batch_size=2 logger=none"
+    out = subprocess.run(
+        [
+            "make", "-o", ".venv/.installed", "repro-darts-ptb", f"REPRO_DIR={tmp_path / 'repro'}",
+            "TRAINER=cpu",
+            f"SEARCH_ARGS={data} space.search_hidden=8 strategy.epochs=1 strategy.batch_size=2",
+            f"TRAIN_ARGS={data} space.hidden=8 recipe.epochs=1 recipe.batch_size=2",
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    repro = tmp_path / "repro"
+    assert "order: 2" in (repro / "search-darts" / "config.yaml").read_text()
+    for strategy in ("darts", "enas"):
+        search_best = json.loads((repro / f"search-{strategy}" / "best.json").read_text())
+        trained = json.loads((repro / f"train-{strategy}" / "best.json").read_text())
+        assert trained["arch"] == search_best["arch"] and trained["space"] == "rnn_cell"
+        assert search_best["metrics"]["val_ppl"] > 1 and trained["metrics"]["test_ppl"] > 1
+        assert (repro / f"train-{strategy}" / "vocab.txt").is_file()
     report = json.loads((repro / "report" / "summary.json").read_text())
     assert report["jobs"] == 4
 
