@@ -102,6 +102,22 @@ def test_nas_train_and_evaluate_a_language_model(tmp_path):
     assert sorted(words) == sorted([*"BEPSTVX", "<eos>"])
     card = (run / "MODEL_CARD.md").read_text()
     assert f"| test perplexity | {metrics['test_ppl']:.2f} |" in card and "vocab.txt" in card
+    assert "onnxruntime matches PyTorch" in card and "`hidden_out`" in card
+    # model.onnx is one step: three rows (a batch size the check never used), a token at a time
+    import onnxruntime as ort
+
+    import nascli
+
+    session = ort.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
+    net = nascli.load(run).eval()
+    tokens = torch.randint(0, len(words), (3, 9))
+    with torch.inference_mode():
+        want, h_want = net(tokens)
+    state = torch.zeros(3, h_want.size(1)).numpy()
+    for t in range(9):
+        logits, state = session.run(None, {"tokens": tokens[:, t].numpy(), "hidden": state})
+        assert torch.allclose(torch.from_numpy(logits), want[:, t], atol=1e-4)
+    assert torch.allclose(torch.from_numpy(state), h_want, atol=1e-4)
     ev = run_nas("evaluate", f"run={run}", "format=json", "hydra.run.dir=e", cwd=tmp_path)
     assert ev.returncode == 0, ev.stderr[-3000:]
     got = json.loads(ev.stdout.strip().splitlines()[-1])["metrics"]

@@ -227,6 +227,67 @@ def export_onnx(
     }
 
 
+def export_onnx_language_model(
+    folder: Path, net: Any, sample: Any, tolerance: float
+) -> dict[str, Any]:
+    """Write model.onnx as one step of a language model, (tokens (batch,), hidden (batch,
+    hidden)) -> (logits (batch, vocabulary), hidden_out), batch size free: called once per token,
+    carrying the state, it reads a stream of any length. The check feeds `sample` (batch, steps)
+    through onnxruntime a token at a time from a zero state and compares every step's logits with
+    PyTorch's on the whole sequence. Returns what export_onnx returns."""
+    import numpy as np
+    import torch
+
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        return {"passed": False, "error": f"onnxruntime is not installed ({exc})"}
+
+    class Step(torch.nn.Module):
+        def __init__(self, lm: Any) -> None:
+            super().__init__()
+            self.lm = lm
+
+        def forward(self, tokens: torch.Tensor, hidden: torch.Tensor):
+            logits, out = self.lm(tokens[:, None], hidden)
+            return logits[:, 0], out
+
+    net = net.eval()
+    path = folder / ONNX
+    batch = torch.export.Dim("batch")
+    with torch.inference_mode():
+        want, _ = net(sample)
+    hidden = net.init_hidden(sample.size(0))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            torch.onnx.export(
+                Step(net),
+                (sample[:, 0], hidden),
+                str(path),
+                dynamo=True,
+                external_data=False,
+                input_names=["tokens", "hidden"],
+                output_names=["logits", "hidden_out"],
+                dynamic_shapes=({0: batch}, {0: batch}),
+            )
+        log.info("onnx export: %s", printed.getvalue().strip().replace("\n", " | "))
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        state, diff = hidden.numpy(), 0.0
+        for t in range(sample.size(1)):
+            logits, state = session.run(None, {"tokens": sample[:, t].numpy(), "hidden": state})
+            diff = max(diff, float(np.abs(logits - want[:, t].numpy()).max()))
+    except Exception as exc:  # the exporter's failures are many and version-specific
+        path.unlink(missing_ok=True)
+        return {"passed": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
+    return {
+        "max_abs_diff": diff,
+        "tolerance": tolerance,
+        "passed": diff <= tolerance,
+        "input": "tokens",
+        "dynamic": ["batch"],
+    }
+
+
 def write_card(folder: Path, card: dict[str, Any]) -> None:
     """MODEL_CARD.md from the facts of a training run."""
     from nascli.results.run_dir import write_text_atomic
@@ -291,7 +352,14 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
         "```",
         "",
     ]
-    if card.get("onnx_input"):
+    if card.get("onnx_input") == "tokens":
+        lines += [
+            "Or without PyTorch: `onnxruntime.InferenceSession('model.onnx')` is one step: inputs "
+            "`tokens` (batch,) and `hidden` (batch, hidden size; zeros to start), outputs "
+            "`logits` and `hidden_out`, the state to pass with the next token.",
+            "",
+        ]
+    elif card.get("onnx_input"):
         lines += [
             "Or without PyTorch: `onnxruntime.InferenceSession('model.onnx')` with input "
             f"`{card['onnx_input']}`.",

@@ -313,9 +313,7 @@ def write_bundle(
     if language_model:
         # Token ids mean nothing without their words: line i is token i.
         run.write_text(export.VOCABULARY, "\n".join(data.vocab.words) + "\n")
-        onnx = {"passed": None, "skipped": True, "why": "language models: not yet"}
-    else:
-        onnx = _export_onnx(cfg, run.path, net, data)
+    onnx = _export_onnx(cfg, run.path, net, data)
     picture = None
     graphs = space.graphs(arch)
     if graphs:
@@ -352,8 +350,12 @@ def _export_onnx(cfg: DictConfig, folder: Path, net: torch.nn.Module, data: Any)
     if not cfg.export.onnx:
         return {"passed": None, "skipped": True}
     sample = next(iter(data.test_dataloader()))[0][:8]
-    sequence = getattr(data, "task", "image") == "sequence"
-    onnx = export.export_onnx(folder, net, sample, float(cfg.export.onnx_tolerance), sequence)
+    tolerance = float(cfg.export.onnx_tolerance)
+    task = task_of(data).name
+    if task == "language_model":
+        onnx = export.export_onnx_language_model(folder, net, sample, tolerance)
+    else:
+        onnx = export.export_onnx(folder, net, sample, tolerance, task == "sequence")
     if not onnx.get("passed"):
         log.warning("model.onnx check failed: %s", onnx)
     return onnx
