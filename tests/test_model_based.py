@@ -56,6 +56,38 @@ def test_a_strategy_rebuilt_from_its_state_mid_round_proposes_the_same(acquisiti
         resumed.tell(b, {"val_acc": _fitness(b)})
 
 
+def test_past_its_history_a_round_fits_on_the_window_and_resumes_exactly():
+    fitted = []
+
+    class Recording(BayesianLinear):
+        def fit(self, x, y):
+            fitted.append((len(original.told), sorted(y)))
+            return super().fit(x, y)
+
+    def make():
+        return _bananas(2, predictor=Recording(), initial=4, batch=2, pool=10, history=8)
+
+    original = make()
+    for k in range(22):
+        arch = original.ask()
+        original.tell(arch, None if k == 17 else {"val_acc": _fitness(arch)})
+    told, (n, y) = list(original.told.values()), fitted[-1]
+    assert n > 8 and all(len(y) <= 8 for _, y in fitted)
+    # Cut at the last multiple of 4: the best 2 and the latest 2 scored before it, and since.
+    cut = n // 4 * 4
+    before = [i for i in range(cut) if told[i] is not None]
+    best = sorted(before, key=lambda i: -told[i])[:2]
+    kept = set(best) | set(before[-2:]) | {i for i in range(cut, n) if told[i] is not None}
+    assert y == sorted(told[i] for i in kept)
+    resumed = make()
+    resumed.load_state_dict(json.loads(json.dumps(original.state_dict())))
+    for _ in range(8):  # across the next cut
+        a, b = original.ask(), resumed.ask()
+        assert a == b
+        original.tell(a, {"val_acc": _fitness(a)})
+        resumed.tell(b, {"val_acc": _fitness(b)})
+
+
 def test_proposals_are_new_and_failures_are_not_fitted():
     strategy = _bananas(0, initial=3, batch=2, pool=10)
     seen = set()
@@ -73,6 +105,7 @@ def test_proposals_are_new_and_failures_are_not_fitted():
         ({"acquisition": "pi"}, "strategy.acquisition=pi"),
         ({"candidates": "grid"}, "strategy.candidates=grid"),
         ({"initial": 1}, "strategy.initial=1"),
+        ({"history": 3}, "strategy.history=3"),
         ({"predictor": None}, "predictor=mlp"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import pytest
 
@@ -201,6 +202,53 @@ def test_bo_proposes_no_duplicate_while_the_space_is_not_exhausted():
         proposed.append(arch)
         strategy.tell(arch, {"val_acc": int(arch[0]) + int(arch[1]) / 10})
     assert sorted(proposed) == sorted(f"{a}{b}" for a in range(3) for b in range(3))
+
+
+def test_bo_told_its_space_proposes_what_optunas_own_tpe_proposes():
+    """The sampler that skips Optuna's per-ask inference of the search space is the same TPE."""
+    import optuna
+
+    from nascli.strategies import bo
+
+    def proposals():
+        strategy = bo.BayesianOptimisation(NB201Space(), seed=3, startup_trials=4)
+        out = []
+        for _ in range(30):
+            arch = strategy.ask()
+            out.append(arch)
+            strategy.tell(arch, {"val_acc": _fitness(arch)})
+        return out
+
+    told = proposals()
+    stock = lambda known, **kwargs: optuna.samplers.TPESampler(multivariate=True, **kwargs)  # noqa: E731
+    with mock.patch.object(bo, "known_space_tpe", stock):
+        assert proposals() == told
+
+
+def test_bo_past_its_history_sees_the_best_and_the_latest_and_resumes_exactly():
+    from nascli.strategies.bo import BayesianOptimisation
+
+    def make():
+        return BayesianOptimisation(NB201Space(), seed=5, startup_trials=4, history=8)
+
+    original = make()
+    for _ in range(21):
+        arch = original.ask()
+        original.tell(arch, {"val_acc": _fitness(arch)})
+    cut, window = original.window()
+    assert cut == 20 and len(window) == 2 + 2 + 1  # best 2, latest 2 before the cut, 1 since
+    values = [v for _, v in original.told[:20]]
+    assert sorted(values)[-2:] == sorted(v for _, v in window[:4])[-2:]
+    assert original.told[18] in window and original.told[19] in window  # the latest 2
+    assert window[-1] == original.told[-1]
+    resumed = make()
+    resumed.load_state_dict(json.loads(json.dumps(original.state_dict())))
+    for _ in range(12):  # across the next cut, at 24
+        a, b = original.ask(), resumed.ask()
+        assert a == b
+        original.tell(a, {"val_acc": _fitness(a)})
+        resumed.tell(b, {"val_acc": _fitness(b)})
+    assert original.window()[0] == 32
 
 
 def test_bo_beats_random_on_a_smooth_objective():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 from nascli.core.space import Space
@@ -38,3 +39,24 @@ class Strategy(ABC):
         version, internal, gauss = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss))
         self.seed = state["seed"]
+
+
+def history_window(values: Sequence[float | None], history: int) -> tuple[int, list[int]]:
+    """The results a model-based strategy fits its model on, as (cut, indices into `values`).
+
+    `values` are the told results in order (None: failed). While there are at most `history`,
+    all of them (cut 0). Then, cut at the last multiple c of history/2: the best history/4 and
+    the latest history/4 scored results before c, and every result since. The best results
+    are always among them, the model's cost stops growing with the search (a new window every
+    history/2 results), and the cut depends only on how many were told, so a resumed search
+    sees what an uninterrupted one would.
+    """
+    n = len(values)
+    if n <= history:
+        return 0, list(range(n))
+    half = history // 2
+    cut = n // half * half
+    scored = [i for i in range(cut) if values[i] is not None]
+    best = sorted(scored, key=lambda i: -values[i])[: half // 2]  # type: ignore[operator]
+    kept = sorted(set(best) | set(scored[-(half // 2) :]))
+    return cut, kept + list(range(cut, n))

@@ -19,7 +19,7 @@ import numpy as np
 
 from nascli.core.errors import NascliError
 from nascli.core.objectives import fitness_of
-from nascli.strategies.base import Strategy
+from nascli.strategies.base import Strategy, history_window
 
 ACQUISITIONS = ("its", "ucb", "ei", "mean")
 CANDIDATES = ("mutation", "random")
@@ -93,6 +93,7 @@ class PredictorSearch(PredictorGuided):
     parents: how many of the best architectures mutations start from.
     acquisition: its | ucb | ei | mean.
     beta: ucb's weight on the spread.
+    history: the most told results a round fits on (strategies.base.history_window).
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class PredictorSearch(PredictorGuided):
         parents: int = 10,
         acquisition: str = "its",
         beta: float = 1.0,
+        history: int = 400,
     ) -> None:
         super().__init__(space, seed, predictor, objective)
         if acquisition not in ACQUISITIONS:
@@ -123,13 +125,15 @@ class PredictorSearch(PredictorGuided):
             ("pool", pool),
             ("batch", batch),
             ("parents", parents),
+            ("history", history),
         ):
-            if int(value) < 1 or (key == "initial" and int(value) < 2):
+            least = {"initial": 2, "history": 4}.get(key, 1)
+            if int(value) < least:
                 raise NascliError(
-                    f"strategy.{key}={value} is too small (initial >= 2, others >= 1)"
+                    f"strategy.{key}={value} is too small (initial >= 2, history >= 4, others >= 1)"
                 )
         self.initial, self.candidates, self.pool = int(initial), candidates, int(pool)
-        self.batch, self.parents = int(batch), int(parents)
+        self.batch, self.parents, self.history = int(batch), int(parents), int(history)
         self.acquisition, self.beta = acquisition, float(beta)
         self.queue: list[str] = []  # this round's proposals still to make
 
@@ -152,9 +156,13 @@ class PredictorSearch(PredictorGuided):
 
     # -- one round ------------------------------------------------------------------------------
     def _round(self, scored: list[str]) -> list[str]:
-        """Fit on what was told, and rank fresh candidates by the acquisition."""
+        """Fit on what was told (at most `history` results), and rank fresh candidates by the
+        acquisition."""
+        told = list(self.told.items())
+        _, kept = history_window([v for _, v in told], self.history)
+        fit_on = [told[i][0] for i in kept if told[i][1] is not None]
+        self.predictor.fit(self._x(fit_on), np.array([self.told[a] for a in fit_on]))
         y = np.array([self.told[a] for a in scored])
-        self.predictor.fit(self._x(scored), y)
         pool = self._make_candidates(scored, y)
         if not pool:
             return []
