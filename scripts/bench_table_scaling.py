@@ -8,10 +8,11 @@ rewrites its whole history per query prints figures that grow with N.
 
     python scripts/bench_table_scaling.py [--sizes 100 1000 10000] [--strategies ...]
 
-Model-based strategies pay for their model, which grows with what they were told (a bananas
-round refits an ensemble on every result so far; TPE rebuilds its Parzen estimators from every
-trial at each ask): by default they run to 1,000 queries; --sizes changes every strategy's
-sizes.
+Model-based strategies fit their model on a bounded window of what they were told
+(`strategy.history`, 400 by default: the best and the latest results before the last cut, and
+every result since), so their cost per query stops growing once the window is full; TPE's
+proposals may repeat architectures already seen, and each retry is one more ask (at most
+`strategy.retries`).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ TABLE = ["space=nbgraph", "dataset=arxiv", "estimator=nbgraph", "logger=none"]
 SIZES = {
     "random": (100, 1000, 10000),
     "evolution": (100, 1000, 10000),
-    "bo": (100, 1000),
-    "bananas": (100, 1000),
+    "bo": (100, 1000, 10000),
+    "bananas": (100, 1000, 10000),
 }
 
 
