@@ -7,6 +7,7 @@ import random
 import matplotlib.pyplot as plt
 import pytest
 
+from nascli.spaces.chain import ChainSpace
 from nascli.spaces.darts import DartsSpace
 from nascli.spaces.macro import MacroSpace
 from nascli.spaces.nb201 import NB201Space
@@ -17,6 +18,7 @@ SPACES = {
     "nb201": NB201Space(),
     "darts": DartsSpace(),
     "macro": MacroSpace(),
+    "chain": ChainSpace(),
     "macro-30": MacroSpace(layers=30),
     "nbgraph": NBGraphSpace(),
 }

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from nascli.core.space import ArchError
 from nascli.spaces.attention import AttentionSpace
+from nascli.spaces.chain import ChainSpace
 from nascli.spaces.custom import CustomSpace
 from nascli.spaces.darts import DartsSpace
 from nascli.spaces.macro import MacroSpace
@@ -24,6 +25,7 @@ SPACES = [
     DartsSpace(),
     MobileNetSpace(),
     MacroSpace(),
+    ChainSpace(),
     CustomSpace(EXAMPLE, (1, 8, 8), 10),
     AttentionSpace(mixers=("attention", "conv", "identity")),
 ]

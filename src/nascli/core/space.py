@@ -90,6 +90,23 @@ class Space(ABC):
         """How many nodes the cells of `arch` have."""
         raise NascliError(f"space={self.name} has no cells that grow")
 
+    # -- network morphism (strategy=morphism; spaces that have morphisms override these) -------
+    #: whether `morphism_start`, `morph` and `inherit` work
+    grows_by_morphism: bool = False
+
+    def morphism_start(self) -> str:
+        """The small architecture a morphism search grows from."""
+        raise NascliError(f"space={self.name} has no network morphisms")
+
+    def morph(self, arch: str, rng: random.Random) -> str:
+        """`arch` after one random function-preserving morphism."""
+        raise NascliError(f"space={self.name} has no network morphisms")
+
+    def inherit(self, parent: str, parent_net: Any, child: str, rng: random.Random) -> Any:
+        """The network of `child` grown from `parent`'s trained network by morphisms (the
+        same function as `parent_net`, before training)."""
+        raise NascliError(f"space={self.name} has no network morphisms")
+
     # -- generic operations over the index tuple ----------------------------------------------
     @property
     def size(self) -> int:
