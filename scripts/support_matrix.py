@@ -9,10 +9,11 @@ markers, so the page says what the code does:
     python scripts/support_matrix.py [--jobs 2] [--check] [--only SPACE ...]
 
 --check compares the page with a fresh run instead of writing it (exit 1 if they differ).
---only re-runs the columns of the spaces named and keeps the page's other columns as they are
-(the whole matrix takes about half an hour on 2 cores; a new space's column a few minutes).
+--only re-runs the columns of the spaces named (and the rows named as strategy=NAME,
+estimator=NAME or hardware=NAME) and keeps the page's other cells as they are (the whole matrix
+takes about half an hour on 2 cores; a new space's column or a new row a few minutes).
 Strategies are run with each space on a cheap estimator (zero-cost proxies; the space's own
-table where it has no networks), with populations and initial designs small enough that three
+table where it has no networks; one epoch of training for a strategy that needs it), with populations and initial designs small enough that three
 trials reach each strategy's own step; estimators with `strategy=random`; hardware=table as `nas
 hw profile` for the space and a search that reads the table it wrote. hardware=gpu is the cpu
 row's answer on a CUDA device and is not run here. estimator=nb201 answers "no" wherever the
@@ -48,6 +49,7 @@ SPACES = {
         *IMAGES,
     ],
     "macro": ["space.layers=3", "space.channels=4", *IMAGES],
+    "chain": ["space.stages=2", "space.slots=2", "space.widths=[4,8]", "space.stem=4", *IMAGES],
     "mobilenet": ["space.width_mult=0.25", *IMAGES],
     "custom": [f"space.builder={ROOT / 'examples' / 'oneshot_space.py'}:build", *IMAGES],
     "nbgraph": ["dataset=cora"],
@@ -68,6 +70,8 @@ SPACES = {
 }
 # The estimator a space is tried with (default: zerocost, whose proxies need a classifier).
 CHEAP = {"nbgraph": "nbgraph", "rnn_cell": "train"}
+# Strategies that need another estimator than the space's cheap one (on spaces with networks).
+STRATEGY_ESTIMATOR = {"morphism": "train"}
 ONESHOT = ["strategy.epochs=1", "strategy.batch_size=32"]
 SAMPLE = ["search.trials=3"]
 # Small populations and initial designs, so that three trials reach each strategy's own step.
@@ -124,6 +128,11 @@ def outcome(steps: list[list[str]]) -> tuple[bool, str]:
     return True, ""
 
 
+def sampled(estimator: str) -> list[str]:
+    """A sample-based search's estimator and budget."""
+    return [f"estimator={estimator}", *SAMPLE, *(TINY_TRAINING if estimator in TRAINED else [])]
+
+
 def cells() -> dict[tuple[str, str, str], list[list[str]]]:
     """(table, space, column) -> the commands of that cell, for every cell of the three tables."""
     oneshot = oneshot_strategies()
@@ -131,11 +140,10 @@ def cells() -> dict[tuple[str, str, str], list[list[str]]]:
     for space, small in SPACES.items():
         base = ["search", f"space={space}", *small, "logger=none"]
         estimator = CHEAP.get(space, "zerocost")
-        cheap = [f"estimator={estimator}", *SAMPLE]
-        if estimator in TRAINED:
-            cheap += TINY_TRAINING
+        cheap = sampled(estimator)
         for strategy in options("strategy"):
-            budget = ONESHOT if strategy in oneshot else cheap
+            own = STRATEGY_ESTIMATOR.get(strategy) if space != "nbgraph" else None
+            budget = ONESHOT if strategy in oneshot else sampled(own) if own else cheap
             if "warmup_epochs:" in (CONF / "strategy" / f"{strategy}.yaml").read_text("utf-8"):
                 budget = [*budget, "strategy.warmup_epochs=0"]  # one epoch, all of it searching
             extra = STRATEGY_EXTRA.get(strategy, [])
@@ -230,18 +238,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--check", action="store_true", help="compare with docs/support.md")
-    parser.add_argument("--only", nargs="+", choices=list(SPACES), metavar="SPACE")
+    parser.add_argument("--only", nargs="+", metavar="SPACE|TABLE=NAME")
     args = parser.parse_args()
     page = PAGE.read_text(encoding="utf-8")
     todo = cells()
     found: Results = {}
     if args.only:
+        known = set(SPACES) | {f"{table}={column}" for table, _, column in todo}
+        if unknown := sorted(set(args.only) - known):
+            raise SystemExit(f"--only: {', '.join(unknown)} names no space or row of the matrix")
+
+        def chosen(cell: tuple[str, str, str]) -> bool:
+            return cell[1] in args.only or f"{cell[0]}={cell[2]}" in args.only
+
         kept = read_page(page)
-        missing = {cell[1] for cell in todo if cell[1] not in args.only and cell not in kept}
+        missing = {cell for cell in todo if not chosen(cell) and cell not in kept}
         if missing:
-            raise SystemExit(f"docs/support.md lacks cells of {sorted(missing)}: add to --only")
-        found = {cell: kept[cell] for cell in todo if cell[1] not in args.only}
-        todo = {cell: steps for cell, steps in todo.items() if cell[1] in args.only}
+            raise SystemExit(
+                f"docs/support.md lacks the cells {sorted(missing)[:3]}...: add to --only"
+            )
+        found = {cell: kept[cell] for cell in todo if not chosen(cell)}
+        todo = {cell: steps for cell, steps in todo.items() if chosen(cell)}
     with ThreadPoolExecutor(args.jobs) as pool:
         found |= dict(zip(todo, pool.map(outcome, todo.values()), strict=True))
     body = render(found)

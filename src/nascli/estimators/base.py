@@ -34,6 +34,8 @@ class Estimator(ABC):
     prefilter_proxy: str = "synflow"
     #: the minibatch size a prefilter scores with.
     batch_size: int = 64
+    #: trains the network it is given, as it is (strategy=morphism's inherited weights count).
+    trains_given_network: bool = False
 
     @property
     def parallel(self) -> bool:

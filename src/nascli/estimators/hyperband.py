@@ -35,6 +35,8 @@ class HyperbandEstimator(TrainEstimator):
     architecture to retrain (from scratch) at which rung; None means a new architecture at rung 0.
     """
 
+    trains_given_network = False  # a promotion retrains from scratch
+
     def __init__(
         self, min_epochs: int = 1, max_epochs: int = 9, eta: int = 3, **train_kwargs: Any
     ) -> None:

@@ -116,6 +116,7 @@ class TrainEstimator(Estimator):
     """
 
     metrics = ("val_acc", "val_loss", "train_acc", "train_loss", "epochs")
+    trains_given_network = True
 
     def reports(self, task: Any) -> tuple[str, ...]:
         """The metrics a trial reports for `task` (a language model's are perplexities)."""

@@ -10,6 +10,11 @@ from typing import Any
 from nascli.core.space import Space
 
 
+class NothingToAsk(Exception):
+    """The strategy needs the results still running before it can propose again (raised by
+    `ask` only while proposals are out: with several workers, the loop waits for one)."""
+
+
 class Strategy(ABC):
     """Propose architectures (`ask`) and learn from their results (`tell`).
 
@@ -19,6 +24,9 @@ class Strategy(ABC):
 
     #: proposals may be asked before earlier ones are told (search.workers > 1)
     asynchronous: bool = True
+    #: children train from their parent's trained weights (`start_of`), which each trial of
+    #: the search keeps in the run directory
+    inherits_weights: bool = False
 
     def __init__(self, space: Space, seed: int = 0) -> None:
         self.space = space
@@ -30,6 +38,11 @@ class Strategy(ABC):
 
     @abstractmethod
     def tell(self, arch: str, metrics: dict[str, Any] | None) -> None: ...
+
+    def start_of(self, arch: str) -> str | None:
+        """The architecture whose trained weights `arch` (just asked) grows from; None: it
+        trains from scratch."""
+        return None
 
     def state_dict(self) -> dict[str, Any]:
         version, internal, gauss = self.rng.getstate()
@@ -60,3 +73,4 @@ def history_window(values: Sequence[float | None], history: int) -> tuple[int, l
     best = sorted(scored, key=lambda i: -values[i])[: half // 2]  # type: ignore[operator]
     kept = sorted(set(best) | set(scored[-(half // 2) :]))
     return cut, kept + list(range(cut, n))
+

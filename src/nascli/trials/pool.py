@@ -62,12 +62,20 @@ def _setup(container: dict[str, Any], threads: int, slots: Any, gpus: int) -> No
     _WORKER.update(worker_parts(container, threads, slots.get(), gpus))
 
 
-def _trial(trial: int, arch: str, objective: str) -> dict[str, Any]:
+def _trial(trial: int, arch: str, objective: str, start: dict[str, Any] | None) -> dict[str, Any]:
     from nascli.trials.run import run_trial
 
     w = _WORKER
     return run_trial(
-        w["cfg"], trial, arch, w["space"], w["data"], w["estimator"], w["hardware"], objective
+        w["cfg"],
+        trial,
+        arch,
+        w["space"],
+        w["data"],
+        w["estimator"],
+        w["hardware"],
+        objective,
+        start=start,
     )
 
 
@@ -100,8 +108,11 @@ class TrialPool:
             initargs=(container, threads, worker_slots(context, workers), visible_gpus()),
         )
 
-    def submit(self, trial: int, arch: str, objective: str) -> cf.Future:
-        return self.pool.submit(_trial, trial, arch, objective)
+    def submit(
+        self, trial: int, arch: str, objective: str, start: dict[str, Any] | None = None
+    ) -> cf.Future:
+        """Run the trial on a worker (`start`: as run_trial's)."""
+        return self.pool.submit(_trial, trial, arch, objective, start)
 
     def close(self, now: bool) -> None:
         """Wait for the workers to exit, or (`now`: an interrupt) end them and their trials."""

@@ -40,12 +40,22 @@ class _Worker:
 
         self.parts = worker_parts(container, threads)
 
-    def run(self, trial: int, arch: str, objective: str) -> dict[str, Any]:
+    def run(
+        self, trial: int, arch: str, objective: str, start: dict[str, Any] | None
+    ) -> dict[str, Any]:
         from nascli.trials.run import run_trial
 
         p = self.parts
         return run_trial(
-            p["cfg"], trial, arch, p["space"], p["data"], p["estimator"], p["hardware"], objective
+            p["cfg"],
+            trial,
+            arch,
+            p["space"],
+            p["data"],
+            p["estimator"],
+            p["hardware"],
+            objective,
+            start=start,
         )
 
 
@@ -135,7 +145,9 @@ class RayTrialPool(TrialPool):
             "a local Ray instance" if address is None else address,
         )
 
-    def submit(self, trial: int, arch: str, objective: str) -> cf.Future:
+    def submit(
+        self, trial: int, arch: str, objective: str, start: dict[str, Any] | None = None
+    ) -> cf.Future:
         for future in [f for f in self.busy if f.done()]:
             actor = self.busy.pop(future)
             if isinstance(future.exception(), BrokenProcessPool):
@@ -148,7 +160,7 @@ class RayTrialPool(TrialPool):
             raise RuntimeError("RayTrialPool: more trials submitted than workers")
         actor = idle[0]
         out: cf.Future = cf.Future()
-        ray_future = actor.run.remote(trial, arch, objective).future()
+        ray_future = actor.run.remote(trial, arch, objective, start).future()
         ray_future.add_done_callback(lambda f: self._settle(f, out))
         self.busy[out] = actor
         return out

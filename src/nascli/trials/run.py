@@ -20,6 +20,7 @@ from nascli.core.config import instantiate
 from nascli.core.errors import NascliError
 from nascli.core.objectives import mnasnet_reward
 from nascli.core.records import trial_record
+from nascli.trials.weights import inherited_network, save_weights
 
 log = logging.getLogger("nascli.search")
 
@@ -53,12 +54,26 @@ def dead_worker_record(trial: int, arch: str) -> dict[str, Any]:
     )
 
 
-def _metrics(cfg, trial, arch, space, data, estimator, hardware, rung, record) -> dict[str, Any]:
+def _metrics(
+    cfg, trial, arch, space, data, estimator, hardware, rung, record, start
+) -> dict[str, Any]:
     seed = trial_seed(cfg.seed, trial)
     net, cost, logger = None, {}, None
     if not estimator.provides_cost:  # a table has them: build nothing (and draw nothing)
         torch.manual_seed(seed)
-        net = space.build(arch, data.input_shape, data.num_classes)
+        if start is not None and start.get("parent") is not None:
+            record["parent"] = start["parent"]
+            net = inherited_network(
+                space,
+                start["parent"],
+                arch,
+                start["weights"],
+                data.input_shape,
+                data.num_classes,
+                seed,
+            )
+        else:
+            net = space.build(arch, data.input_shape, data.num_classes)
         cost = hardware.measure(net, data.input_shape)
         if cfg.logger.get("_target_"):
             logger = instantiate(cfg.logger, "logger", version=f"trial_{trial:04d}")
@@ -67,6 +82,8 @@ def _metrics(cfg, trial, arch, space, data, estimator, hardware, rung, record) -
     t_train = time.perf_counter()
     metrics = estimator.estimate(arch, net, data, seed, space=space, logger=logger, rung=rung)
     record["train_seconds"] = round(time.perf_counter() - t_train, 4)
+    if start is not None and net is not None:  # its children grow from these weights
+        save_weights(start["weights"], space, arch, net)
     metrics = {**metrics, **cost}
     reward = cfg.search.get("reward") or {}
     if reward.get("target") is not None:
@@ -75,13 +92,26 @@ def _metrics(cfg, trial, arch, space, data, estimator, hardware, rung, record) -
 
 
 def run_trial(
-    cfg, trial, arch, space, data, estimator, hardware, objective, rung: int = 0
+    cfg,
+    trial,
+    arch,
+    space,
+    data,
+    estimator,
+    hardware,
+    objective,
+    rung: int = 0,
+    start: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The history record of trial `trial` (status failed, with the error, if it raised)."""
+    """The history record of trial `trial` (status failed, with the error, if it raised).
+
+    `start` (strategies whose children inherit weights): {"weights": the folder of trained
+    weights, "parent": the architecture whose weights this one grows from, or None}; the
+    trained network is saved there for its own children."""
     t0 = time.perf_counter()
     record = trial_record(trial, arch)
     try:
-        metrics = _metrics(cfg, trial, arch, space, data, estimator, hardware, rung, record)
+        metrics = _metrics(cfg, trial, arch, space, data, estimator, hardware, rung, record, start)
         if objective not in metrics:
             raise NascliError(
                 f"search.objective={objective} is not a metric this estimator reports ({', '.join(metrics)})"

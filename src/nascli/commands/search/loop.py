@@ -161,8 +161,9 @@ def run_sequential(search: Search, recorder: Recorder) -> tuple[str, str | None]
         except SpaceExhausted:
             return "exhausted", None
         rung = promotion.rung if promotion else 0
+        start = None if promotion else s.start_of(arch)
         record = run_trial(
-            s.cfg, trial, arch, s.space, s.data, s.estimator, s.hardware, s.objective, rung
+            s.cfg, trial, arch, s.space, s.data, s.estimator, s.hardware, s.objective, rung, start
         )
         error = recorder.finished(record, tell=not promotion)
         if error is not None:

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from nascli.commands.search.loop import Recorder
 from nascli.commands.search.prepare import Search, worker_threads
 from nascli.hardware.constraints import SpaceExhausted
+from nascli.strategies.base import NothingToAsk
 from nascli.trials.run import dead_worker_record
 
 log = logging.getLogger("nascli.search")
@@ -48,8 +49,11 @@ def run_parallel(search: Search, recorder: Recorder) -> tuple[str, str | None]:
                 except SpaceExhausted:
                     exhausted, stop_reason = True, "exhausted"
                     break
+                except NothingToAsk:  # the strategy waits for a running trial's result
+                    break
                 try:
-                    running[pool.submit(next_trial, arch, s.objective)] = next_trial
+                    start = s.start_of(arch)
+                    running[pool.submit(next_trial, arch, s.objective, start)] = next_trial
                 except concurrent.futures.BrokenExecutor:
                     # A worker died since the last wait: this trial fails like those it would
                     # have shared the pool with, and fresh workers take over below.

@@ -31,6 +31,7 @@ from nascli.results.resume import load_resume
 from nascli.results.run_dir import CONFIG, STRATEGY_STATE, SUMMARY, RunDir
 from nascli.tasks import Task, task_of
 from nascli.trials.run import trial_seed
+from nascli.trials.weights import WEIGHTS
 
 log = logging.getLogger("nascli.search")
 
@@ -104,6 +105,13 @@ class Search:
     pooled: bool
     started: float = field(default_factory=time.perf_counter)
 
+    def start_of(self, arch: str) -> dict[str, Any] | None:
+        """What run_trial's `start` is for `arch` (None unless the strategy's children inherit
+        their parent's weights)."""
+        if not self.strategy.inherits_weights:
+            return None
+        return {"weights": str(self.run.path / WEIGHTS), "parent": self.strategy.start_of(arch)}
+
     def elapsed(self) -> float:
         """Seconds spent: the wall clock, or with a simulating estimator the training time it
         charged."""
@@ -152,6 +160,12 @@ def build_search(
     )
     task = task_of(data)
     estimator.check_task(task)
+    if strategy.inherits_weights and not estimator.trains_given_network:
+        raise NascliError(
+            f"strategy={HydraConfig.get().runtime.choices.get('strategy')} trains each child from "
+            f"its parent's weights; estimator={HydraConfig.get().runtime.choices.get('estimator')} "
+            "does not train the network it is given: use estimator=train"
+        )
     objective = check_objectives(cfg, estimator, task)
     if getattr(data, "floor_ppl", None) is not None:
         say(f"the data's perplexity floor (what a perfect model scores): {data.floor_ppl:.4f}")
