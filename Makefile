@@ -118,8 +118,16 @@ QUERIES ?= 100
 compare-benchmarks: $(STAMP) ## strategies on published benchmark tables: outputs/compare/comparison.md
 	$(BIN)/python scripts/compare_benchmarks.py --seeds $(SEEDS) --queries $(QUERIES) --out outputs/compare
 
+# Leave one of NAS-Bench-Graph's nine datasets out, warm start from searches on the other eight:
+# the 10 transferred architectures against 100 random queries (docs/benchmarks.md).
+transfer-nbgraph: $(STAMP) ## warm-start transfer across NAS-Bench-Graph's datasets (minutes)
+	$(BIN)/python scripts/transfer_nbgraph.py --out outputs/transfer-nbgraph
+
+bench-morphism: $(STAMP) ## epochs to reach a digits accuracy: strategy=morphism against random search
+	$(BIN)/python scripts/bench_morphism.py
+
 support-matrix: $(STAMP) ## rewrite docs/support.md from one tiny run per space x strategy/estimator/hardware (about 20 min)
 	$(BIN)/python scripts/support_matrix.py --jobs 2
 
-.PHONY: support-matrix compare-benchmarks help install search search-darts test lint format bench-overhead bench-supernet clean \
+.PHONY: support-matrix compare-benchmarks transfer-nbgraph bench-morphism help install search search-darts test lint format bench-overhead bench-supernet clean \
 	repro-digits repro-strategies repro-darts-cifar10 repro-darts-ptb repro-pareto compare-strategies bench-nb201-digits

@@ -17,9 +17,12 @@ from nascli.core import faults
 from nascli.core.files import UMASK, write_json_atomic, write_text_atomic
 from nascli.core.records import HISTORY
 
-__all__ = ["RunDir", "write_json_atomic", "write_text_atomic"]
+__all__ = ["RunDir", "find_jobs", "write_json_atomic", "write_text_atomic"]
 
 LOCK = "run.lock"
+# A one-shot search's record of its supernet's epochs (its history.jsonl holds an architecture
+# derived per epoch, scored by the supernet, not trained).
+EPOCHS = "epochs.jsonl"
 # The best architecture's cells as graphs (nascli.ui.draw's format), written where the space is
 # at hand, so that `nas report` draws them without rebuilding any space from a run's config.
 CELLS = "cells.json"
@@ -29,6 +32,23 @@ BEST, SUMMARY, CONFIG, STRATEGY_STATE = (
     "config.yaml",
     "strategy_state.json",
 )
+
+# How deep below a folder job folders are looked for (a sweep of sweeps, and a little more).
+MAX_DEPTH = 4
+
+
+def find_jobs(folder: Path, depth: int = 0) -> list[Path]:
+    """Job folders (Hydra's `.hydra/` record) at or below `folder`: a sweep's numbered jobs in
+    numeric order, runs by name."""
+    if (folder / ".hydra").is_dir():
+        return [folder]
+    if depth >= MAX_DEPTH:
+        return []
+    children = sorted(
+        (c for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")),
+        key=lambda c: (0, int(c.name), "") if c.name.isdigit() else (1, 0, c.name),
+    )
+    return [job for c in children for job in find_jobs(c, depth + 1)]
 
 
 class RunDir:

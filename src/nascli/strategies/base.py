@@ -74,3 +74,28 @@ def history_window(values: Sequence[float | None], history: int) -> tuple[int, l
     kept = sorted(set(best) | set(scored[-(half // 2) :]))
     return cut, kept + list(range(cut, n))
 
+
+class ProposesFirst(Strategy):
+    """`inner`, whose first proposals are `first` (a warm start's transferred architectures):
+    it is told their results as it is told any others, then goes on proposing its own."""
+
+    def __init__(self, inner: Strategy, first: Sequence[str]) -> None:
+        super().__init__(inner.space, inner.seed)
+        self.inner, self.first, self.given = inner, list(first), set(first)
+        self.asynchronous, self.inherits_weights = inner.asynchronous, inner.inherits_weights
+
+    def ask(self) -> str:
+        return self.first.pop(0) if self.first else self.inner.ask()
+
+    def tell(self, arch: str, metrics: dict[str, Any] | None) -> None:
+        self.inner.tell(arch, metrics)
+
+    def start_of(self, arch: str) -> str | None:
+        return None if arch in self.given else self.inner.start_of(arch)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"inner": self.inner.state_dict(), "first": self.first}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state["inner"])
+        self.first = list(state["first"])

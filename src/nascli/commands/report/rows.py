@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from nascli.core.errors import NascliError
 from nascli.core.records import best_one
 from nascli.core.targets import check_target
-from nascli.results.run_dir import BEST, CONFIG, HISTORY, SUMMARY
+from nascli.results.run_dir import BEST, CONFIG, HISTORY, SUMMARY, find_jobs
 from nascli.tasks import task
 
 log = logging.getLogger("nascli.report")
@@ -28,9 +28,6 @@ log = logging.getLogger("nascli.report")
 # Config groups whose choice is a setting of the job (what a sweep varies).
 GROUPS = ("space", "strategy", "estimator", "dataset", "hardware", "trainer", "recipe")
 METRICS = ("val_acc", "test_acc", "params", "flops", "latency_ms")
-MAX_DEPTH = 4
-
-log = logging.getLogger("nascli.report")
 
 
 @dataclass
@@ -267,19 +264,6 @@ def add_hypervolumes(
             f"{sets}; name each objective of one of them once"
         )
     return used
-
-
-def find_jobs(folder: Path, depth: int = 0) -> list[Path]:
-    """Job folders at or below `folder`: a sweep's numbered jobs in numeric order, runs by name."""
-    if (folder / ".hydra").is_dir():
-        return [folder]
-    if depth >= MAX_DEPTH:
-        return []
-    children = sorted(
-        (c for c in folder.iterdir() if c.is_dir() and not c.name.startswith(".")),
-        key=lambda c: (0, int(c.name), "") if c.name.isdigit() else (1, 0, c.name),
-    )
-    return [job for c in children for job in find_jobs(c, depth + 1)]
 
 
 def read_rows(

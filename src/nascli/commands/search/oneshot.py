@@ -35,12 +35,11 @@ from nascli.estimators.train import make_trainer
 from nascli.oneshot.module import OneShotModule
 from nascli.oneshot.strategies import OneShotStrategy
 from nascli.oneshot.tasks import oneshot_task
-from nascli.results.run_dir import HISTORY, RunDir
+from nascli.results.run_dir import EPOCHS, HISTORY, RunDir
 from nascli.tasks import task_of
 
 log = logging.getLogger("nascli.search")
 
-EPOCHS = "epochs.jsonl"
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 PARAMETER_FREE = ("none", "skip_connect", "max_pool_3x3", "avg_pool_3x3")
 

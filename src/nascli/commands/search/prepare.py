@@ -27,8 +27,10 @@ from nascli.estimators.base import Estimator
 from nascli.hardware.constraints import ConstrainedProposer
 from nascli.lit.distributed import check_ddp, is_ddp, is_rank_zero, place_sweep_job
 from nascli.nn.inputs import example_input
+from nascli.results import warm_start as warm_starts
 from nascli.results.resume import load_resume
 from nascli.results.run_dir import CONFIG, STRATEGY_STATE, SUMMARY, RunDir
+from nascli.strategies.base import ProposesFirst
 from nascli.tasks import Task, task_of
 from nascli.trials.run import trial_seed
 from nascli.trials.weights import WEIGHTS
@@ -179,6 +181,9 @@ def build_search(
     )
     if space.builds_networks:
         check_builds(space, data)
+    warm = warm_start(cfg, run, space, objective)
+    if warm is not None and warm.first:
+        strategy = ProposesFirst(strategy, warm.first)
     constraints = OmegaConf.to_container(cfg.get("constraints") or {})
     proposer = ConstrainedProposer(
         strategy,
@@ -196,6 +201,10 @@ def build_search(
     )
     for record in history:  # a resumed search: what the estimator heard before
         estimator.heard(record)
+    for record in warm.observed if warm is not None else []:
+        # Earlier trials of this task, told as if proposed here (a saved state already holds them).
+        strategy.tell(record["arch"], answer_of(record))
+        proposer.heard(record["arch"], answer_of(record))
     make_pool, workers, pooled = executor(cfg, estimator, strategy)
     if not make_pool.func.remote and not estimator.provides_cost:
         from nascli.estimators.train import check_trainer
@@ -211,6 +220,26 @@ def build_search(
     # The budget counts what was done before a resume.
     search.started -= seconds_before(run, history, workers)
     return search
+
+
+def warm_start(cfg: DictConfig, run: RunDir, space, objective: str) -> warm_starts.WarmStart | None:
+    """What search.warm_start gives this search: read from the folders it names (and written to
+    the run directory) when the search starts, read back from there when it resumes."""
+    dirs = cfg.search.get("warm_start")
+    if not dirs:
+        return None
+    if isinstance(dirs, str):
+        dirs = [dirs]
+    warm = warm_starts.load(run.path) if cfg.get("resume") else None
+    if warm is None:
+        config = OmegaConf.to_container(cfg, resolve=True)
+        top_k = int(cfg.search.get("warm_start_top_k") or 0)
+        warm = warm_starts.gather([str(d) for d in dirs], space, config, objective, top_k)
+        if run.writes:
+            warm_starts.save(run.path, warm)
+    say(warm.summary())
+    log.info("warm start from %s", ", ".join(f"{s['job']} ({s['gave']})" for s in warm.sources))
+    return warm
 
 
 def check_recorded_costs(cfg: DictConfig, estimator: Estimator, space_name: str) -> None:

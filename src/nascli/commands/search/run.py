@@ -44,6 +44,11 @@ def _search(cfg: DictConfig, run) -> dict[str, Any]:
     try:
         torch.manual_seed(cfg.seed)
         oneshot = is_oneshot(cfg)
+        if oneshot and cfg.search.get("warm_start"):
+            raise NascliError(
+                "search.warm_start: a one-shot strategy trains one supernet from scratch; warm "
+                "starts apply to sample-based strategies (drop search.warm_start)"
+            )
         search = None if oneshot else build_search(cfg, run, history, space_name)
     except KeyboardInterrupt:  # Ctrl-C while the pieces load: nothing ran, the run is resumable
         finish(cfg, run, space_name, history, "interrupted", "interrupted", None, 0.0, 0)
