@@ -5,7 +5,10 @@ followed by `<eos>`; the stream is cut into `batch_size` equal rows (the remaind
 the loader walks the rows left to right in chunks of `bptt` tokens, so that row b of one chunk
 continues row b of the one before and a model may carry its hidden state across chunks. A
 chunk is (inputs, targets), both (batch_size, bptt) int64, the targets the inputs moved on by
-one token; the last chunk of a split is shorter.
+one token; the last chunk of a split is shorter. With `variable_bptt` (AWD-LSTM's and the
+DARTS retrain's), each training chunk's length is drawn instead: N(bptt, 5) with probability
+0.95 and N(bptt / 2, 5) otherwise, at least 5 and at most bptt + 20 tokens, from a generator
+seeded by (seed, epoch), so that chunk boundaries move from epoch to epoch.
 """
 
 from __future__ import annotations
@@ -221,18 +224,42 @@ def batchify(ids: torch.Tensor, rows: int) -> torch.Tensor:
 
 @dataclass
 class BPTTLoader:
-    """(inputs, targets) chunks of `bptt` tokens over a batchified stream, left to right."""
+    """(inputs, targets) chunks of `bptt` tokens over a batchified stream, left to right (their
+    lengths drawn per epoch with `variable`)."""
 
     data: torch.Tensor  # (rows, length)
     bptt: int
+    variable: bool = False
+    seed: int = 0
+    epoch: int = 0  # set by the trainer's callback before each epoch
+
+    def lengths(self) -> list[int]:
+        """The chunk lengths of this epoch."""
+        total = self.data.size(1) - 1
+        if not self.variable:
+            return [min(self.bptt, total - i) for i in range(0, total, self.bptt)]
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        out: list[int] = []
+        done = 0
+        while done < total:
+            mean = self.bptt if rng.random() < 0.95 else self.bptt / 2
+            n = min(max(5, int(rng.gauss(mean, 5))), self.bptt + 20, total - done)
+            out.append(n)
+            done += n
+        return out
 
     def __len__(self) -> int:
-        return math.ceil((self.data.size(1) - 1) / self.bptt)
+        if self.variable:
+            # The trainer reads a length once, before the epoch is set: with none it ends each
+            # epoch (and validates) when the chunks run out, however many they are.
+            raise TypeError("a loader of variable-length chunks has no length known ahead")
+        return len(self.lengths())
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i in range(0, self.data.size(1) - 1, self.bptt):
-            n = min(self.bptt, self.data.size(1) - 1 - i)
+        i = 0
+        for n in self.lengths():
             yield self.data[:, i : i + n], self.data[:, i + 1 : i + 1 + n]
+            i += n
 
     @property
     def tokens(self) -> int:
@@ -354,13 +381,19 @@ class TextDataModule(pl.LightningDataModule):
     def _loader(self, split: str, rows: int) -> BPTTLoader:
         return BPTTLoader(batchify(self.ids[split], rows), self.bptt)
 
-    def train_dataloader(self, seed_offset: int = 0, **_: Any) -> BPTTLoader:
-        return self._loader("train", self.batch_size)
+    def train_dataloader(
+        self, seed_offset: int = 0, variable_bptt: bool = False, **_: Any
+    ) -> BPTTLoader:
+        rows = batchify(self.ids["train"], self.batch_size)
+        return BPTTLoader(rows, self.bptt, variable_bptt, self.seed + seed_offset)
 
-    def full_train_dataloader(self, seed_offset: int = 0, **_: Any) -> BPTTLoader:
+    def full_train_dataloader(
+        self, seed_offset: int = 0, variable_bptt: bool = False, **_: Any
+    ) -> BPTTLoader:
         """Train and valid streams together (final retraining)."""
         both = torch.cat([self.ids["train"], self.ids["valid"]])
-        return BPTTLoader(batchify(both, self.batch_size), self.bptt)
+        rows = batchify(both, self.batch_size)
+        return BPTTLoader(rows, self.bptt, variable_bptt, self.seed + seed_offset)
 
     def halves_dataloader(self) -> TextHalves:
         """The training stream cut in two halves, each batchified by itself, chunk by chunk side

@@ -87,17 +87,34 @@ class LastCheckpoint(pl.Callback):
 
 
 class EpochLog(pl.Callback):
-    """One line per epoch in the job log (and the console's progress line)."""
+    """One line per epoch in the job log (and the console's progress line): the epoch's training
+    loss, and its accuracy or perplexity and validation perplexity where there are.
+
+    A callback's epoch-end hook runs before the module's, which is where an epoch's metrics are
+    totalled, so an epoch is reported when the next starts, and the last when training ends."""
 
     def __init__(self, progress: Any = None, task: Any = None) -> None:
         self.progress, self.task = progress, task
+        self.reported = -1
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        m = module.epoch_metrics
-        text = f"loss {m.get('train/loss', float('nan')):.4f} acc {m.get('train/acc', float('nan')):.4f}"
-        log.info("epoch %d %s", trainer.current_epoch, text)
+    def _report(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        epoch, m = trainer.current_epoch - 1, module.epoch_metrics
+        if epoch <= self.reported or "train/loss" not in m:
+            return
+        self.reported = epoch
+        text = f"loss {m['train/loss']:.4f}"
+        for key, name in (("train/acc", "acc"), ("train/ppl", "ppl"), ("val/ppl", "val ppl")):
+            if key in m:
+                text += f" {name} {m[key]:.4f}"
+        log.info("epoch %d %s", epoch, text)
         if self.progress is not None:
-            self.progress.update(self.task, completed=trainer.current_epoch + 1, info=text)
+            self.progress.update(self.task, completed=epoch + 1, info=text)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._report(trainer, module)
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._report(trainer, module)
 
 
 def top_archs(search_dir: Path, k: int) -> list[str]:
@@ -192,8 +209,16 @@ def train_one(
         scheduler = functools.partial(scheduler, T_max=int(recipe.epochs))
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     language_model = task_of(data).name == "language_model"
+    variable_bptt = language_model and bool(recipe.get("variable_bptt"))
     if language_model:
-        model: Any = LanguageModel(net, optimizer, scheduler)
+        model: Any = LanguageModel(
+            net,
+            optimizer,
+            scheduler,
+            ar=float(recipe.get("ar") or 0.0),
+            tar=float(recipe.get("tar") or 0.0),
+            bptt=data.bptt if variable_bptt else None,
+        )
     else:
         model = Classifier(
             net,
@@ -209,10 +234,11 @@ def train_one(
             f"recipe.train_on={recipe.train_on} is not train or train+val (e.g. recipe.train_on=train+val)"
         )
     hold_out = recipe.train_on == "train"
+    chunks = {"variable_bptt": True} if variable_bptt else {}
     loader = (
-        data.train_dataloader(augment=augment)
+        data.train_dataloader(augment=augment, **chunks)
         if hold_out
-        else data.full_train_dataloader(augment=augment)
+        else data.full_train_dataloader(augment=augment, **chunks)
     )
     logger = None
     if cfg.logger.get("_target_"):

@@ -127,10 +127,19 @@ class RNNLanguageModel(nn.Module):
     def forward(
         self, tokens: torch.Tensor, hidden: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, hidden, _, _ = self.forward_with_states(tokens, hidden)
+        return logits, hidden
+
+    def forward_with_states(
+        self, tokens: torch.Tensor, hidden: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits, hidden, the cell's outputs (T, B, H), those outputs after dropout): what
+        activation regularisation (AR, on the dropped outputs) and temporal activation
+        regularisation (TAR, on the outputs' change from step to step) penalise."""
         tokens = tokens.t()  # (T, B): the cell walks time
         if hidden is None:
             hidden = self.init_hidden(tokens.size(1))
         x = self._locked(self._embed(tokens), self.dropouti)
         out, hidden = self.cell(x, hidden)
-        logits = self.decoder(self._locked(out, self.dropout))
-        return logits.transpose(0, 1), hidden
+        dropped = self._locked(out, self.dropout)
+        return self.decoder(dropped).transpose(0, 1), hidden, out, dropped
