@@ -104,3 +104,32 @@ def test_a_one_shot_run_appears_by_its_derived_architecture(tmp_path):
 @pytest.mark.parametrize("values", [[], [1.0], [float("nan")] * 9])
 def test_robust_limits_of_too_little_data_leave_the_axis_alone(values):
     assert robust_limits(values) is None
+
+
+def test_a_language_model_report_plots_the_lowest_perplexities_as_best(tmp_path):
+    """Perplexity is minimised: the Pareto front against parameters, the best-so-far curve and
+    the cells drawn first are the lowest perplexities, and retrains are placed by test_ppl."""
+    rows = []
+    for seed in (0, 1):
+        row = _search(
+            tmp_path, "random", seed, objectives=["val_ppl", "params"], objective="val_ppl"
+        )
+        for record in row.history:
+            record["metrics"]["val_ppl"] = 1.5 + record["metrics"].pop("val_acc")
+        rows.append(row)
+    retrained = Row(path=tmp_path / "train", command="train", status="completed", settings={},
+                    metrics={"test_ppl": 1.7, "val_ppl": 1.6, "params": 50_000})  # fmt: skip
+    rows.append(retrained)
+    assert plot_axes(rows) == ("params", "val_ppl")
+    drawn = plot_accuracy_vs_cost(tmp_path, rows, [], palette(rows, []))
+    points = [
+        (r["metrics"]["params"], r["metrics"]["val_ppl"]) for row in rows[:2] for r in row.history
+    ]
+    # The points no other point beats on both (fewer parameters and lower perplexity).
+    undominated = sorted(
+        q for q in set(points)
+        if not any(p != q and p[0] <= q[0] and p[1] <= q[1] for p in points)
+    )  # fmt: skip
+    assert [tuple(p) for p in drawn["front"]] == undominated
+    best = plot_best_so_far(tmp_path, rows, [], "val_ppl", palette(rows, []))
+    assert best is not None

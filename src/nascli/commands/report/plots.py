@@ -22,13 +22,22 @@ def _label(row: Row, by: list[str]) -> str:
     return ",".join(f"{row.settings.get(k, '')}" for k in keys) or row.path.name
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Points not dominated when cost (first) is minimised and accuracy (second) maximised."""
+def pareto_front(
+    points: list[tuple[float, float]], maximise: bool = True
+) -> list[tuple[float, float]]:
+    """Points not dominated when cost (first) is minimised and the metric (second) maximised,
+    or, with `maximise=False` (a perplexity), minimised too."""
+    sign = 1.0 if maximise else -1.0
     front: list[tuple[float, float]] = []
-    for cost, acc in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not front or acc > front[-1][1]:
-            front.append((cost, acc))
+    for cost, value in sorted(points, key=lambda p: (p[0], -sign * p[1])):
+        if not front or sign * value > sign * front[-1][1]:
+            front.append((cost, value))
     return front
+
+
+def test_metric(metric: str) -> str:
+    """The test-split counterpart of a validation metric (val_ppl -> test_ppl); test_acc else."""
+    return "test_" + metric.removeprefix("val_") if metric.startswith("val_") else "test_acc"
 
 
 # A plot's description, returned for the report's summary (and tests): its axes, the colour of
@@ -56,16 +65,17 @@ def main_objective(rows: list[Row]) -> str:
 
 
 def plot_axes(rows: list[Row]) -> tuple[str, str]:
-    """(cost, accuracy) of the accuracy-against-cost plot: the objectives the searches used.
-    Multi-objective searches give both (the most common cost they minimised, e.g. latency_ms,
-    and the metric they maximised); otherwise parameters against the main objective."""
+    """(cost, metric) of the metric-against-cost plot: the objectives the searches used.
+    Multi-objective searches give both (the most common cost they traded off, e.g. latency_ms,
+    and the most common other objective, an accuracy or a perplexity); otherwise parameters
+    against the main objective."""
     from nascli.core.pareto import parse_objectives
 
     costs: Counter[str] = Counter()
     gains: Counter[str] = Counter()
     for r in rows:
-        for name, direction in parse_objectives(r.objectives or []):
-            (costs if direction == "min" else gains)[name] += 1
+        for name, _ in parse_objectives(r.objectives or []):
+            (costs if name in COSTS else gains)[name] += 1
     cost = costs.most_common(1)[0][0] if costs else "params"
     gain = gains.most_common(1)[0][0] if gains else main_objective(rows)
     return cost, gain
@@ -189,6 +199,7 @@ def plot_accuracy_vs_cost(
     and every retrained model, on the objectives the searches used (plot_axes), with the Pareto
     front of the searches' points. A few far-off points are drawn at the axes' edge."""
     cost, gain = plot_axes(rows)
+    tested = test_metric(gain)
     points: dict[str, list[tuple[float, float]]] = {}
     derived: dict[str, list[tuple[float, float]]] = {}
     retrained: list[tuple[float, float]] = []
@@ -202,8 +213,8 @@ def plot_accuracy_vs_cost(
             m = rec.get("metrics") or {}
             if rec.get("status") == "ok" and m.get(gain) is not None and m.get(cost) is not None:
                 points.setdefault(_label(r, by), []).append((float(m[cost]), float(m[gain])))
-        if r.command == "train" and r.metrics.get("test_acc") is not None and r.metrics.get(cost):
-            retrained.append((float(r.metrics[cost]), float(r.metrics["test_acc"])))
+        if r.command == "train" and r.metrics.get(tested) is not None and r.metrics.get(cost):
+            retrained.append((float(r.metrics[cost]), float(r.metrics[tested])))
     every = [p for pts in (*points.values(), *derived.values()) for p in pts] + retrained
     if not every:
         return None
@@ -234,10 +245,10 @@ def plot_accuracy_vs_cost(
                    label=f"{label}: derived (one-shot)")  # fmt: skip
     if retrained:
         x, y, _ = placed(retrained)
-        ax.scatter(x, y, s=80, marker="*", color="black", label="retrained (test_acc)")
+        ax.scatter(x, y, s=80, marker="*", color="black", label=f"retrained ({tested})")
     searched = [p for pts in points.values() for p in pts]
-    if searched:
-        front = pareto_front(searched)
+    front = pareto_front(searched, maximised(gain)) if searched else []
+    if front:
         ax.step(*zip(*front, strict=True), where="post", color="black", lw=1.2, marker="o",
                 mfc="none", ms=9, label=f"Pareto front ({gain})")  # fmt: skip
     if outside:
@@ -256,6 +267,7 @@ def plot_accuracy_vs_cost(
         "y": gain,
         "colours": drawn,
         "derived": sum(len(v) for v in derived.values()),
+        "front": front,
         "outside": outside,
         "xlim": list(xlim) if xlim else None,
         "ylim": list(ylim) if ylim else None,
@@ -267,9 +279,10 @@ def draw_winners(folder: Path, rows: list[Row], metric: str, k: int) -> list[tup
     (cells.json): no space is rebuilt from a run's config, so no code of a run is run."""
     from nascli.ui.draw import draw_graphs
 
+    sign = -1.0 if maximised(metric) else 1.0  # the best first: highest accuracy, lowest ppl
     ranked = sorted(
         (r for r in rows if r.arch and r.metrics.get(metric) is not None),
-        key=lambda r: -float(r.metrics[metric]),
+        key=lambda r: sign * float(r.metrics[metric]),
     )
     out, seen = [], set()
     for r in ranked:

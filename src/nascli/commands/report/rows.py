@@ -27,7 +27,7 @@ log = logging.getLogger("nascli.report")
 
 # Config groups whose choice is a setting of the job (what a sweep varies).
 GROUPS = ("space", "strategy", "estimator", "dataset", "hardware", "trainer", "recipe")
-METRICS = ("val_acc", "test_acc", "params", "flops", "latency_ms")
+METRICS = ("val_acc", "test_acc", "val_ppl", "test_ppl", "params", "flops", "latency_ms")
 
 
 @dataclass

@@ -24,6 +24,7 @@ from nascli.commands.report.plots import (
     plot_accuracy_vs_cost,
     plot_best_so_far,
     plot_regret,
+    test_metric,
 )
 from nascli.commands.report.rows import METRICS, Row, add_hypervolumes, read_rows, varying
 from nascli.core.errors import NascliError
@@ -270,8 +271,12 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
         raise NascliError(
             f"group_by={unknown[0]} is not a setting of these runs; choose from: {', '.join(known)}"
         )
-    has_test = any(r.metrics.get("test_acc") is not None for r in rows)
-    metric = str(cfg.metric or ("test_acc" if has_test else "val_acc"))
+    # The best architectures are drawn by the test score of what the searches optimised where
+    # there is one (a retrain's test_acc or test_ppl), else by that objective itself.
+    objective = main_objective(rows)
+    tested = test_metric(objective)
+    has_test = any(r.metrics.get(tested) is not None for r in rows)
+    metric = str(cfg.metric or (tested if has_test else objective))
     if cfg.metric is not None and all(r.metrics.get(metric) is None for r in rows):
         known = sorted({k for r in rows for k, v in r.metrics.items() if v is not None})
         raise NascliError(
