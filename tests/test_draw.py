@@ -9,6 +9,7 @@ import pytest
 
 from nascli.spaces.chain import ChainSpace
 from nascli.spaces.darts import DartsSpace
+from nascli.spaces.hierarchical import HierarchicalSpace
 from nascli.spaces.macro import MacroSpace
 from nascli.spaces.nb201 import NB201Space
 from nascli.spaces.nbgraph import NBGraphSpace
@@ -19,6 +20,7 @@ SPACES = {
     "darts": DartsSpace(),
     "macro": MacroSpace(),
     "chain": ChainSpace(),
+    "hierarchical": HierarchicalSpace(),
     "macro-30": MacroSpace(layers=30),
     "nbgraph": NBGraphSpace(),
 }

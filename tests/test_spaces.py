@@ -15,6 +15,7 @@ from nascli.spaces.attention import AttentionSpace
 from nascli.spaces.chain import ChainSpace
 from nascli.spaces.custom import CustomSpace
 from nascli.spaces.darts import DartsSpace
+from nascli.spaces.hierarchical import HierarchicalSpace
 from nascli.spaces.macro import MacroSpace
 from nascli.spaces.mobilenet import MobileNetSpace
 from nascli.spaces.nb201 import NB201Space
@@ -26,6 +27,7 @@ SPACES = [
     MobileNetSpace(),
     MacroSpace(),
     ChainSpace(),
+    HierarchicalSpace(),
     CustomSpace(EXAMPLE, (1, 8, 8), 10),
     AttentionSpace(mixers=("attention", "conv", "identity")),
 ]

@@ -50,6 +50,11 @@ class Space(ABC):
         """The cell(s) of `arch` as graphs for nascli.ui.draw (empty where a space has no cell picture)."""
         return []
 
+    def describe(self, arch: str) -> dict[str, Any]:
+        """What `nas inspect` adds about `arch` beyond its text (a hierarchical space: the flat
+        DAG its motifs expand to)."""
+        return {}
+
     # -- weight sharing (spaces that have a supernet override these) ----------------------------
     #: whether derived cells have skip connections that strategy.max_skip can cap
     caps_skips = True

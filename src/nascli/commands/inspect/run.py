@@ -33,6 +33,7 @@ def run_inspect(cfg: DictConfig) -> dict[str, Any]:
     net = None
     if cfg.get("arch") is not None:
         result["arch"] = resolve_arch(str(cfg.arch), space, space_name)
+        result.update(space.describe(result["arch"]))
         if space.builds_networks:
             net = _network(cfg, space, result)
         graphs = space.graphs(result["arch"])
@@ -97,6 +98,13 @@ def _print(result: dict[str, Any], hardware: str) -> None:
         out.print(table)
     if "arch" in result:
         out.print(f"arch: {result['arch']}", markup=False, highlight=False, soft_wrap=True)
+    if "flat" in result:
+        out.print(
+            f"flat ({result['flat_nodes']} nodes, {result['flat_edges']} edges): {result['flat']}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     for path in result.get("pictures", []):
         out.print(f"picture: {path}", markup=False, highlight=False, soft_wrap=True)
     out.print(f"run dir: {result['run_dir']}", markup=False, highlight=False, soft_wrap=True)
