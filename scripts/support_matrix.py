@@ -51,6 +51,7 @@ SPACES = {
     "macro": ["space.layers=3", "space.channels=4", *IMAGES],
     "chain": ["space.stages=2", "space.slots=2", "space.widths=[4,8]", "space.stem=4", *IMAGES],
     "hierarchical": ["space.channels=4", "space.stages=2", *IMAGES],
+    "grammar": ["space.channels=4", "space.stages=2", *IMAGES],
     "mobilenet": ["space.width_mult=0.25", *IMAGES],
     "custom": [f"space.builder={ROOT / 'examples' / 'oneshot_space.py'}:build", *IMAGES],
     "nbgraph": ["dataset=cora"],
