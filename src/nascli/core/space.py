@@ -107,6 +107,11 @@ class Space(ABC):
         """`arch` after one random function-preserving morphism."""
         raise NascliError(f"space={self.name} has no network morphisms")
 
+    def morphism_features(self, arch: str) -> list[float]:
+        """`arch` as numbers whose L1 distance between two architectures counts the morphisms
+        that separate them (a guided morphism search's GP kernel reads it)."""
+        raise NascliError(f"space={self.name} has no network morphisms")
+
     def inherit(self, parent: str, parent_net: Any, child: str, rng: random.Random) -> Any:
         """The network of `child` grown from `parent`'s trained network by morphisms (the
         same function as `parent_net`, before training)."""

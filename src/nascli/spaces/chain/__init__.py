@@ -173,6 +173,20 @@ class ChainSpace(Space):
 
         return random_morphism(self, arch, rng)
 
+    def morphism_features(self, arch: str) -> list[float]:
+        """Per slot: whether it holds a layer, its kernel's and width's rank among the options,
+        and its skip; each morphism moves one of them by one rank (a widening by two widths,
+        by two), so the L1 distance counts the morphisms between two networks."""
+        out: list[float] = []
+        for stage in self.layout(arch):
+            for slot in stage:
+                if slot is None:
+                    out += [0.0, 0.0, 0.0, 0.0]
+                else:
+                    k, w = self.kernels.index(slot.kernel), self.widths.index(slot.width)
+                    out += [1.0, float(k), float(w), float(slot.skip)]
+        return out
+
     def inherit(self, parent: str, parent_net: Any, child: str, rng: random.Random) -> Any:
         """The network of `child`, grown from the trained `parent_net` of `parent` by morphisms,
         computing the same function as it; raises ArchError if no morphisms lead there."""
