@@ -1,13 +1,13 @@
 """Transfer across NAS-Bench-Graph's nine datasets: leave one out, warm start from the others.
 
-For every dataset, one search on its table (`strategy=evolution`, --source-trials queries) is
-the earlier work. Then, for each dataset D held out, a search on D evaluates only the
-architectures transferred from the searches on the other eight
+For every seed and dataset, one search on its table (`strategy=evolution`, --source-trials
+queries) is the earlier work. Then, for each dataset D held out, a search on D evaluates only
+the architectures transferred from that seed's searches on the other eight
 (`search.warm_start=[...] search.warm_start_top_k=10 search.trials=10`: the 10 best by mean
-rank across them), against random search with 100 queries on D (--seeds runs; their median).
-Each side is judged by the architecture it picks (the best by validation accuracy, which the
-searches optimise): its validation and its test accuracy. Everything is a real `nas search` on
-the benchmark's tables (no training), so the whole experiment takes minutes on 2 cores.
+rank across them), against random search with 100 queries on D with the same seed. Each side is
+judged by the architecture it picks (the best by validation accuracy, which the searches
+optimise): its validation and its test accuracy, as the mean over seeds. Everything is a real
+`nas search` on the benchmark's tables (no training): minutes on 2 cores.
 
     python scripts/transfer_nbgraph.py [--source-trials 200] [--seeds 0 1 2 3 4] [--out DIR]
 
@@ -60,46 +60,37 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)
+        runs = [(seed, d) for seed in args.seeds for d in DATASETS]
+
+        def source(seed: int, d: str) -> Path:
+            return root / f"source-{seed}" / d
+
+        def run_source(job: tuple[int, str]) -> dict[str, float]:
+            seed, d = job
+            return search(source(seed, d), d, "strategy=evolution", f"seed={seed}",
+                          f"search.trials={args.source_trials}")  # fmt: skip
+
+        def run_transfer(job: tuple[int, str]) -> dict[str, float]:
+            seed, held_out = job
+            others = ",".join(str(source(seed, d)) for d in DATASETS if d != held_out)
+            return search(root / f"transfer-{seed}" / held_out, held_out, "strategy=random",
+                          f"seed={seed}", f"search.trials={TOP_K}",
+                          f"search.warm_start=[{others}]", f"search.warm_start_top_k={TOP_K}")  # fmt: skip
+
+        def run_random(job: tuple[int, str]) -> dict[str, float]:
+            seed, d = job
+            return search(root / f"random-{seed}" / d, d, "strategy=random", f"seed={seed}",
+                          f"search.trials={RANDOM_QUERIES}")  # fmt: skip
+
         with ThreadPoolExecutor(args.jobs) as pool:
-            sources = {d: root / "source" / d for d in DATASETS}
-            list(
-                pool.map(
-                    lambda d: search(
-                        sources[d], d, "strategy=evolution", f"search.trials={args.source_trials}"
-                    ),
-                    DATASETS,
-                )
-            )
-
-            def transferred(held_out: str) -> dict[str, float]:
-                others = ",".join(str(sources[d]) for d in DATASETS if d != held_out)
-                return search(
-                    root / "transfer" / held_out,
-                    held_out,
-                    "strategy=random",
-                    f"search.trials={TOP_K}",
-                    f"search.warm_start=[{others}]",
-                    f"search.warm_start_top_k={TOP_K}",
-                )
-
-            def random_runs(held_out: str) -> list[dict[str, float]]:
-                return [
-                    search(
-                        root / "random" / held_out / str(seed),
-                        held_out,
-                        "strategy=random",
-                        f"seed={seed}",
-                        f"search.trials={RANDOM_QUERIES}",
-                    )
-                    for seed in args.seeds
-                ]
-
-            transfer = dict(zip(DATASETS, pool.map(transferred, DATASETS), strict=True))
-            randoms = dict(zip(DATASETS, pool.map(random_runs, DATASETS), strict=True))
+            list(pool.map(run_source, runs))
+            transfer = dict(zip(runs, pool.map(run_transfer, runs), strict=True))
+            randoms = dict(zip(runs, pool.map(run_random, runs), strict=True))
     print(
         f"Sources: strategy=evolution, {args.source_trials} queries per dataset. Transfer: the "
-        f"{TOP_K} best of the other eight by mean rank. Random: {RANDOM_QUERIES} queries, median "
-        f"of seeds {' '.join(map(str, args.seeds))}. Accuracies of the architecture each picks.\n"
+        f"{TOP_K} best of the other eight by mean rank. Random: {RANDOM_QUERIES} queries. Mean "
+        f"over seeds {' '.join(map(str, args.seeds))} of the accuracies of the architecture "
+        "each picks.\n"
     )
     print(
         f"| dataset | transfer ({TOP_K}) val | random ({RANDOM_QUERIES}) val | "
@@ -108,15 +99,16 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     wins_test = wins_val = 0
     for d in DATASETS:
-        t = transfer[d]
-        r_val = statistics.median(m["val_acc"] for m in randoms[d])
-        r_test = statistics.median(m["test_acc"] for m in randoms[d])
-        wins_val += t["val_acc"] > r_val
-        wins_test += t["test_acc"] > r_test
-        won = "yes" if t["test_acc"] > r_test else "no"
-        print(
-            f"| {d} | {t['val_acc']:.4f} | {r_val:.4f} | {t['test_acc']:.4f} | {r_test:.4f} | {won} |"
-        )
+
+        def mean(found: dict, metric: str, d: str = d) -> float:
+            return statistics.fmean(found[seed, d][metric] for seed in args.seeds)
+
+        t_val, t_test = mean(transfer, "val_acc"), mean(transfer, "test_acc")
+        r_val, r_test = mean(randoms, "val_acc"), mean(randoms, "test_acc")
+        wins_val += t_val > r_val
+        wins_test += t_test > r_test
+        won = "yes" if t_test > r_test else "no"
+        print(f"| {d} | {t_val:.4f} | {r_val:.4f} | {t_test:.4f} | {r_test:.4f} | {won} |")
     print(
         f"\nTransfer beats random search on {wins_test} of {len(DATASETS)} datasets by test "
         f"accuracy, on {wins_val} of {len(DATASETS)} by validation accuracy."
