@@ -19,6 +19,7 @@ COMMANDS = {
     "predict": "rank a benchmark table with learned performance predictors: Kendall tau per N",
     "bench": "build a benchmark table: train every unique architecture of a space (nas bench build)",
     "hw": "a latency lookup table of a space's blocks on this device (nas hw profile | validate)",
+    "dashboard": "optuna-dashboard on the trials a search mirrored (search.storage): nas dashboard <dir>",
 }
 USAGE = "usage: nas <command> [hydra overrides...] [-m] [--help | --cfg job | --info]"
 

@@ -85,6 +85,14 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "nas hw validate hw.file=<hw table> hw.samples=4 hw.passes=1",
         ),
     ],
+    # Not run by the examples test: a dashboard serves until stopped.
+    "dashboard": [
+        (
+            "the study a search mirrored (search.storage=sqlite:///study.db) in the browser",
+            "nas dashboard <search run> port=8080",
+        ),
+        ("a storage's every study (a sweep's jobs)", "nas dashboard sqlite:///study.db"),
+    ],
 }
 
 # Commands with actions (the word after the command): what each does.
@@ -97,7 +105,13 @@ ACTIONS: dict[str, dict[str, str]] = {
 }
 
 # Where a command's words differ from `nas <command> [overrides]`.
-USAGE = {"report": "nas report <run or sweep dir>... [key=value ...]"}
+USAGE = {
+    "report": "nas report <run or sweep dir>... [key=value ...]",
+    "dashboard": "nas dashboard <run or sweep dir | storage URL> [host=...] [port=...]",
+}
+
+# Commands that are no Hydra app (no overrides, no --cfg).
+NOT_HYDRA = {"dashboard"}
 
 # Groups that only steer the run's own machinery, left out of the list.
 HIDDEN = {"hydra"}
@@ -161,6 +175,9 @@ def text(command: str, summary: str) -> str:
     if auto:
         chosen = ", ".join(f"{g} ({d.replace('${', '<').replace('}', '>')})" for g, d in auto)
         lines += ["", f"chosen from the others where a file exists: {chosen}"]
+    if command in NOT_HYDRA:
+        lines += ["", "Reference: docs/command-line.md"]
+        return "\n".join(lines)
     lines += [
         "",
         f"`nas {command} [overrides] --cfg job` prints the composed config (every key);",

@@ -122,6 +122,8 @@ class Recorder:
         now = time.perf_counter()
         due = s.pooled or now - self.saved_at >= SAVE_EVERY_S  # fsync and save the state
         s.run.append_history(record, sync=due)
+        if s.mirror is not None:
+            s.mirror.add(record)
         s.estimator.heard(record)
         answer = answer_of(record)
         if tell:  # the strategy hears of each architecture once, at its first rung

@@ -30,6 +30,7 @@ from nascli.nn.inputs import example_input
 from nascli.results import warm_start as warm_starts
 from nascli.results.resume import load_resume
 from nascli.results.run_dir import CONFIG, STRATEGY_STATE, SUMMARY, RunDir
+from nascli.results.study import StudyMirror, absolute_url, objectives_of
 from nascli.strategies.base import ProposesFirst
 from nascli.tasks import Task, task_of
 from nascli.trials.run import trial_seed
@@ -81,6 +82,9 @@ def open_run(cfg: DictConfig, run: RunDir) -> tuple[DictConfig, list[dict[str, A
     if cfg.get("resume"):
         log.info("resuming %s after %d finished trials", run.path, len(history))
     else:
+        if cfg.search.get("storage"):  # kept absolute, so the run's config finds it anywhere
+            with open_dict(cfg.search):
+                cfg.search.storage = absolute_url(str(cfg.search.storage))
         run.write_text(CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
     return cfg, history, space_name
 
@@ -106,6 +110,8 @@ class Search:
     make_pool: Any
     pooled: bool
     started: float = field(default_factory=time.perf_counter)
+    #: the Optuna study every finished trial is mirrored into (search.storage), or None
+    mirror: Any = None
 
     def start_of(self, arch: str) -> dict[str, Any] | None:
         """What run_trial's `start` is for `arch` (None unless the strategy's children inherit
@@ -219,6 +225,11 @@ def build_search(
     )  # fmt: skip
     # The budget counts what was done before a resume.
     search.started -= seconds_before(run, history, workers)
+    if cfg.search.get("storage") and run.writes:
+        search.mirror = StudyMirror(
+            str(cfg.search.storage), run.path, space, objectives_of(cfg, objective), history
+        )
+        say(f"trials mirrored into Optuna study {search.mirror.name} of {cfg.search.storage}")
     return search
 
 
