@@ -50,6 +50,11 @@ class Space(ABC):
         """The cell(s) of `arch` as graphs for nascli.ui.draw (empty where a space has no cell picture)."""
         return []
 
+    def decisions(self) -> list[tuple[str, list[str]]]:
+        """(name, the option labels) per decision, for reports of what mattered (a space that
+        knows its decisions' meaning names them; by default d0, d1, ... with options 0, 1, ...)."""
+        return [(f"d{k}", [str(i) for i in range(n)]) for k, n in enumerate(self.cardinalities)]
+
     def describe(self, arch: str) -> dict[str, Any]:
         """What `nas inspect` adds about `arch` beyond its text (a hierarchical space: the flat
         DAG its motifs expand to)."""

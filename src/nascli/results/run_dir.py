@@ -23,6 +23,8 @@ LOCK = "run.lock"
 # A one-shot search's record of its supernet's epochs (its history.jsonl holds an architecture
 # derived per epoch, scored by the supernet, not trained).
 EPOCHS = "epochs.jsonl"
+# A search space's decisions, [{name, options}], in the order of each trial's `choices`.
+DECISIONS = "decisions.json"
 # The best architecture's cells as graphs (nascli.ui.draw's format), written where the space is
 # at hand, so that `nas report` draws them without rebuilding any space from a run's config.
 CELLS = "cells.json"

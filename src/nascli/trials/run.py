@@ -110,6 +110,8 @@ def run_trial(
     trained network is saved there for its own children."""
     t0 = time.perf_counter()
     record = trial_record(trial, arch)
+    # The decisions as indices (decisions.json names them): what a report of what mattered reads.
+    record["choices"] = list(space.encode(arch))
     try:
         metrics = _metrics(cfg, trial, arch, space, data, estimator, hardware, rung, record, start)
         if objective not in metrics:

@@ -318,6 +318,10 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
                 pictures.append(name)
                 plots[name] = drawn
         winners = draw_winners(run.path / "cells", rows, metric, int(cfg.cells))
+    mattered: dict[str, Any] = {}
+    if cfg.get("importance"):
+        mattered = what_mattered(run.path, rows, pictures if cfg.plots else None)
+    if cfg.plots:
         write_html(run.path / "report.html", rows, keys, columns, grouped, pictures, winners)
     result = {
         "command": "report",
@@ -342,8 +346,10 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
         ],
         "groups": grouped,
         "plots": plots,
+        **({"importance": mattered} if cfg.get("importance") else {}),
         **({"hypervolume_reference": references} if references else {}),
         "files": ["report.csv", *(["report_groups.csv"] if grouped else []), *pictures]
+        + (["importance.csv"] if (run.path / "importance.csv").is_file() else [])
         + ([f"cells/{p.name}" for _, p in winners])
         + (["report.html"] if cfg.plots else []),
         "run_dir": str(run.path),
@@ -353,7 +359,57 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
         print(json.dumps(result))
     else:
         _print(rows, keys, columns, grouped, metric, run.path, by)
+        _print_mattered(mattered)
     return result
+
+
+def _print_mattered(mattered: dict[str, Any]) -> None:
+    for path, entry in mattered.items():
+        by = entry.get("decisions")
+        if not by:
+            continue
+        table = Table(title=f"what mattered in {path}", title_justify="left")
+        for column in ("decision", "fANOVA", "MDI"):
+            table.add_column(column, justify="left" if column == "decision" else "right")
+        for name, value in list(by["fanova"].items())[:8]:
+            table.add_row(name, f"{value:.3f}", f"{by['mdi'].get(name, 0.0):.3f}")
+        console().print(table)
+
+
+def what_mattered(folder: Path, rows: list[Row], pictures: list[str] | None) -> dict[str, Any]:
+    """importance=true: each search's decision importances (importance.csv, importance.png) and
+    each one-shot run's alpha trajectories (alphas_<k>.png); {run dir: {...}}."""
+    from nascli.commands.report.importance import (
+        alpha_trajectories,
+        importances,
+        plot_alphas,
+        plot_importances,
+    )
+
+    out: dict[str, Any] = {}
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    for k, row in enumerate(r for r in rows if r.command == "search"):
+        entry: dict[str, Any] = {}
+        if (by := importances(row)) is not None:
+            found[str(row.path)] = by
+            entry["decisions"] = by
+        if (alphas := alpha_trajectories(row)) is not None:
+            entry["alphas"] = alphas
+            if pictures is not None:
+                pictures.append(plot_alphas(folder, str(k), alphas).name)
+        if not entry:
+            log.info("%s: too few trials with recorded choices to say what mattered", row.path)
+        out[str(row.path)] = entry
+    if found:
+        with open(folder / "importance.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["dir", "decision", "fanova", "mdi"])
+            for path, by in found.items():
+                for name, value in by["fanova"].items():
+                    writer.writerow([path, name, value, by["mdi"].get(name, "")])
+        if pictures is not None and (png := plot_importances(folder, found)) is not None:
+            pictures.append(png.name)
+    return out
 
 
 def _droppable(rows: list[Row], columns: list[str], metric: str) -> list[str]:

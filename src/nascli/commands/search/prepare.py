@@ -29,7 +29,7 @@ from nascli.lit.distributed import check_ddp, is_ddp, is_rank_zero, place_sweep_
 from nascli.nn.inputs import example_input
 from nascli.results import warm_start as warm_starts
 from nascli.results.resume import load_resume
-from nascli.results.run_dir import CONFIG, STRATEGY_STATE, SUMMARY, RunDir
+from nascli.results.run_dir import CONFIG, DECISIONS, STRATEGY_STATE, SUMMARY, RunDir
 from nascli.results.study import StudyMirror, absolute_url, objectives_of
 from nascli.strategies.base import ProposesFirst
 from nascli.tasks import Task, task_of
@@ -217,6 +217,7 @@ def build_search(
 
         check_trainer(trainer_cfg)  # trials train on this machine: it must have the device
     estimator.prepare(space, data, cfg.seed, run.path)
+    run.write_json(DECISIONS, [{"name": n, "options": o} for n, o in space.decisions()])
     next_arch = make_next_arch(cfg, proposer, space, data, estimator)
     restore_strategy(strategy, next_arch, run, history, proposer, pooled)
     search = Search(

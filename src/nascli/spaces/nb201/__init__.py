@@ -155,6 +155,9 @@ class NB201Space(Space):
     def format(self, indices: Sequence[int]) -> str:
         return format_ops([OPS[i] for i in indices])
 
+    def decisions(self) -> list[tuple[str, list[str]]]:
+        return [(f"edge {src}->{dst}", list(OPS)) for dst, src in EDGES]
+
     def graphs(self, arch: str) -> list[dict[str, Any]]:
         ops = parse_ops(arch)
         edges = [
