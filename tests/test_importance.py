@@ -59,3 +59,22 @@ def test_a_one_shot_runs_alpha_trajectories_are_plotted(tmp_path):
     assert len(alphas) == 6 and all(len(w) == 2 for w in alphas[0].values())
     assert abs(sum(w[-1] for w in alphas[0].values()) - 1) < 1e-6  # a softmax per edge
     assert any(f.startswith("alphas_") for f in summary["files"])
+
+
+def test_damaged_epoch_records_are_skipped_not_raised(tmp_path):
+    from nascli.commands.report.importance import alpha_trajectories
+    from nascli.commands.report.rows import Row
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = [
+        "[1, 2]",
+        json.dumps({"alphas": {}, "primitives": ["a", "b"]}),
+        json.dumps({"alphas": {"cell": [["x", 1.0]]}, "primitives": ["a", "b"]}),
+        json.dumps({"alphas": {"cell": [[0.0, 0.0]]}, "primitives": ["a", "b"]}),
+    ]
+    (run / "epochs.jsonl").write_text("\n".join(lines) + "\n")
+    row = Row(path=run, command="search", status="completed", settings={})
+    assert alpha_trajectories(row) == {"cell": [{"a": [0.5], "b": [0.5]}]}
+    (run / "epochs.jsonl").write_text(lines[1] + "\n")
+    assert alpha_trajectories(row) is None

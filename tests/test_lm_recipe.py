@@ -90,6 +90,9 @@ def test_tar_adds_the_mean_square_step_change_of_the_cell_outputs_to_training_lo
         assert torch.allclose(tar._step("val", (x, y)), plain._step("val", (x, y)))
     # The logged loss is the cross-entropy alone.
     assert tar._sums["train"] == plain._sums["train"]
+    # A one-token chunk (the end of a stream) has no step-to-step change: no NaN.
+    with torch.no_grad():
+        assert torch.isfinite(tar._step("train", (x[:, :1], y[:, :1])))
 
 
 def test_a_chunk_of_n_tokens_steps_at_lr_times_n_over_bptt():

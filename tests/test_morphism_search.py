@@ -53,6 +53,17 @@ def test_generations_grow_from_the_best_and_wait_for_their_last_child():
     assert strategy.parent == first[1]
 
 
+def test_children_running_when_the_state_was_saved_are_asked_again_after_a_resume():
+    space = ChainSpace(stages=2, slots=3, widths=[4, 8], stem=4)
+    a = MorphismSearch(space, seed=1, children=3)
+    a.tell(a.ask(), {"val_acc": 0.5})
+    running = [a.ask(), a.ask()]  # two workers busy when the process died
+    b = MorphismSearch(space, seed=0, children=3)
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    asked = [b.ask() for _ in range(3)]
+    assert set(running) <= set(asked) and all(b.start_of(c) == a.start for c in asked)
+
+
 def test_a_restored_state_proposes_what_the_original_would():
     space = ChainSpace(stages=2, slots=3, widths=[4, 8], stem=4)
     a = MorphismSearch(space, seed=4, children=3)
@@ -73,6 +84,9 @@ def test_a_restored_state_proposes_what_the_original_would():
         (["space=nb201"], "space=chain"),
         (["estimator=zerocost"], "estimator=train"),
         (["strategy.children=0"], "strategy.children"),
+        (["search.warm_start=[/tmp]"], "search.warm_start"),
+        (["estimator.prefilter=4"], "estimator.prefilter"),
+        (["executor=ray", "executor.address=auto"], "executor.address=auto"),
     ],
 )
 def test_what_morphism_cannot_search_is_refused(tmp_path, extra, named):

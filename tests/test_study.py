@@ -59,13 +59,15 @@ def test_failed_pruned_and_multi_objective_trials_keep_their_state_and_direction
         {"trial": 2, "arch": archs[2], "status": "ok",
          "metrics": {"val_acc": 0.5, "params": 50, "epochs": 2, "stopped_early": True}},
     ]  # fmt: skip
+    records.append({"trial": 3, "arch": archs[0], "status": "ok",
+                    "metrics": {"val_acc": 0.7, "params": float("nan")}})  # fmt: skip
     mirror = StudyMirror(
         url, tmp_path / "r", space, [("val_acc", "max"), ("params", "min")], records
     )
     mirror.add(records[0])  # already there: not again
     study = optuna.load_study(study_name=str((tmp_path / "r").resolve()), storage=url)
     states = [t.state.name for t in study.get_trials()]
-    assert states == ["COMPLETE", "FAIL", "PRUNED"]
+    assert states == ["COMPLETE", "FAIL", "PRUNED", "FAIL"]  # no value for a NaN objective
     done = study.get_trials()[0]
     assert done.values == [0.8, 100.0] and done.intermediate_values == {4: 0.8}
     assert study.get_trials()[1].user_attrs["error"] == "boom"

@@ -120,3 +120,14 @@ def test_a_warm_start_that_cannot_be_is_refused_before_any_trial(tmp_path, args)
     out = run_nas(*args, "search.trials=2", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
     assert_one_line_error(out, "search.warm_start")
     assert not (tmp_path / "run" / "history.jsonl").exists()
+
+
+def test_a_damaged_warm_start_record_is_named_on_resume(tmp_path):
+    from nascli.results.warm_start import WARM_START, load
+
+    (tmp_path / WARM_START).write_text(json.dumps({"sources": [], "observed": [{}], "first": []}))
+    with pytest.raises(NascliError, match="is damaged"):
+        load(tmp_path, SPACE)
+    (tmp_path / WARM_START).write_text(json.dumps({"sources": [], "observed": [], "first": ["x"]}))
+    with pytest.raises(NascliError, match="is damaged"):
+        load(tmp_path, SPACE)

@@ -67,9 +67,9 @@ class LanguageModel(EpochModule):
         penalty = None
         if split == "train" and (self.ar or self.tar):
             logits, hidden, out, dropped = self.net.forward_with_states(x, carried)
-            penalty = (
-                self.ar * dropped.pow(2).mean() + self.tar * (out[1:] - out[:-1]).pow(2).mean()
-            )
+            penalty = self.ar * dropped.pow(2).mean()
+            if out.size(0) > 1:  # a one-token chunk has no step-to-step change
+                penalty = penalty + self.tar * (out[1:] - out[:-1]).pow(2).mean()
         else:
             logits, hidden = self(x, carried)
         self._hidden[split] = hidden.detach()

@@ -21,6 +21,7 @@ mirrored twice, and a trial written to the history just before a kill is mirrore
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -77,43 +78,58 @@ class StudyMirror:
             self.add(record)
 
     def add(self, record: dict[str, Any]) -> None:
-        """Mirror one history record (once: a trial the study holds is left alone)."""
+        """Mirror one history record (once: a trial the study holds is left alone). A trial the
+        storage refuses (a locked file, a lost server) is logged, and the search goes on: the
+        history is the record, and a resume mirrors what is missing."""
         if record["trial"] in self.mirrored:
             return
+        try:
+            self.study.add_trial(self._trial(record))
+        except Exception as exc:
+            log.warning(
+                "search.storage: trial %s not mirrored (%s: %s)",
+                record["trial"],
+                type(exc).__name__,
+                str(exc).splitlines()[0][:160] if str(exc) else "",
+            )
+            return
+        self.mirrored.add(int(record["trial"]))
+
+    def _trial(self, record: dict[str, Any]) -> Any:
         from optuna.trial import TrialState, create_trial
 
         metrics = record.get("metrics") or {}
         main = self.objectives[0][0]
+        values = [metrics.get(name) for name, _ in self.objectives]
+        complete = all(isinstance(v, int | float) and math.isfinite(v) for v in values)
         state = TrialState.COMPLETE
-        if record["status"] != "ok":
+        if record["status"] != "ok" or not complete:
             state = TrialState.FAIL
         elif metrics.get("stopped_early"):
             state = TrialState.PRUNED
-        values = None
-        if state == TrialState.COMPLETE:
-            values = [float(metrics[name]) for name, _ in self.objectives]
         curve = {}
-        if main in metrics:
+        if isinstance(metrics.get(main), int | float) and math.isfinite(metrics[main]):
             curve = {int(metrics.get("epochs") or 1): float(metrics[main])}
         attrs = {"arch": record["arch"], "trial": int(record["trial"]), "status": record["status"]}
-        attrs |= {k: metrics[k] for k in COSTS if k in metrics}
+        attrs |= {
+            k: metrics[k]
+            for k in COSTS
+            if isinstance(metrics.get(k), int | float) and math.isfinite(metrics[k])
+        }
         attrs |= {
             k: record[k]
             for k in ("seconds", "rung", "parent", "error")
             if record.get(k) is not None
         }
         params = dict(zip(self.distributions, self.space.encode(record["arch"]), strict=True))
-        self.study.add_trial(
-            create_trial(
-                state=state,
-                values=values,
-                params=params,
-                distributions=self.distributions,
-                user_attrs=attrs,
-                intermediate_values=curve,
-            )
+        return create_trial(
+            state=state,
+            values=[float(v) for v in values] if state == TrialState.COMPLETE else None,
+            params=params,
+            distributions=self.distributions,
+            user_attrs=attrs,
+            intermediate_values=curve,
         )
-        self.mirrored.add(int(record["trial"]))
 
 
 def objectives_of(cfg: Any, objective: str) -> list[tuple[str, str]]:

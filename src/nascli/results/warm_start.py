@@ -151,8 +151,9 @@ def save(run_dir: Path, warm: WarmStart) -> None:
     write_json_atomic(run_dir / WARM_START, asdict(warm))
 
 
-def load(run_dir: Path) -> WarmStart | None:
-    """The warm start a run recorded (None: it recorded none)."""
+def load(run_dir: Path, space: Any) -> WarmStart | None:
+    """The warm start a run recorded (None: it recorded none), each architecture checked
+    against `space`."""
     import json
 
     path = run_dir / WARM_START
@@ -160,8 +161,18 @@ def load(run_dir: Path) -> WarmStart | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return WarmStart(list(data["sources"]), list(data["observed"]), list(data["first"]))
-    except (ValueError, KeyError, TypeError) as exc:
+        observed = [
+            {
+                "arch": space.canonical(r["arch"]),
+                "status": "ok" if r["status"] == "ok" else "failed",
+                "metrics": dict(r["metrics"]),
+                "source": str(r.get("source", "")),
+            }
+            for r in data["observed"]
+        ]
+        first = [space.canonical(a) for a in data["first"]]
+        return WarmStart([dict(s) for s in data["sources"]], observed, first)
+    except (ValueError, KeyError, TypeError, AttributeError, ArchError) as exc:
         raise NascliError(
             f"{path} is damaged ({type(exc).__name__}); it cannot be resumed"
         ) from None

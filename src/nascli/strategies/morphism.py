@@ -179,5 +179,8 @@ class MorphismSearch(Strategy):
         self.trained = {a: f for a, f in state["trained"]}
         self.parent = state["parent"]
         self.family = {c: p for c, p in state["family"]}
-        self.queue, self.pending = list(state["queue"]), set(state["pending"])
+        # Proposals still running when the state was saved (several workers) ended with the
+        # process: they are asked again, first.
+        lost = sorted((set(state["pending"]) - set(self.trained)) - {self.start}, reverse=True)
+        self.queue, self.pending = [*state["queue"], *lost], set()
         self.generations = int(state["generations"])

@@ -6,6 +6,7 @@ is recorded the same way wherever it runs.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -20,6 +21,7 @@ from nascli.core.config import instantiate
 from nascli.core.errors import NascliError
 from nascli.core.objectives import mnasnet_reward
 from nascli.core.records import trial_record
+from nascli.core.space import ArchError
 from nascli.trials.weights import inherited_network, save_weights
 
 log = logging.getLogger("nascli.search")
@@ -111,7 +113,9 @@ def run_trial(
     t0 = time.perf_counter()
     record = trial_record(trial, arch)
     # The decisions as indices (decisions.json names them): what a report of what mattered reads.
-    record["choices"] = list(space.encode(arch))
+    # (A cell that grows, strategy=progressive's, is outside the fixed encoding: none then.)
+    with contextlib.suppress(ArchError):
+        record["choices"] = list(space.encode(arch))
     try:
         metrics = _metrics(cfg, trial, arch, space, data, estimator, hardware, rung, record, start)
         if objective not in metrics:

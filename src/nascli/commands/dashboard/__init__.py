@@ -17,7 +17,10 @@ from nascli.core.paths import config_dir
 
 
 def _defaults() -> dict[str, Any]:
-    return dict(yaml.safe_load((Path(config_dir()) / "dashboard.yaml").read_text()) or {})
+    """The options and their defaults (conf/dashboard.yaml, less its empty defaults list)."""
+    options = dict(yaml.safe_load((Path(config_dir()) / "dashboard.yaml").read_text()) or {})
+    options.pop("defaults", None)
+    return options
 
 
 def storage_of(target: str) -> str:

@@ -117,31 +117,39 @@ def alpha_trajectories(row: Row) -> dict[str, Any] | None:
     epochs = []
     for line in lines:
         try:
-            epochs.append(json.loads(line))
+            epoch = json.loads(line)
         except ValueError:
             continue
-    epochs = [
-        e
-        for e in epochs
-        if isinstance(e.get("alphas"), dict) and isinstance(e.get("primitives"), list)
-    ]
+        if (
+            isinstance(epoch, dict)
+            and isinstance(epoch.get("alphas"), dict)
+            and epoch["alphas"]
+            and isinstance(epoch.get("primitives"), list)
+        ):
+            epochs.append(epoch)
     if not epochs:
         return None
     ops = [str(p) for p in epochs[0]["primitives"]]
     out: dict[str, Any] = {}
-    for cell in epochs[0]["alphas"]:
-        edges = len(epochs[0]["alphas"][cell])
-        out[cell] = [{op: [] for op in ops} for _ in range(edges)]
+    for cell, first in epochs[0]["alphas"].items():
+        if not isinstance(first, list) or not first:
+            continue
+        out[str(cell)] = [{op: [] for op in ops} for _ in first]
         for e in epochs:
-            for k, logits in enumerate(e["alphas"].get(cell, [])[:edges]):
-                if len(logits) != len(ops):
+            edges = e["alphas"].get(cell)
+            for k, logits in enumerate(edges[: len(first)] if isinstance(edges, list) else []):
+                try:
+                    values = [float(v) for v in logits]
+                except (TypeError, ValueError):
                     continue
-                top = max(logits)
-                weights = [math.exp(v - top) for v in logits]
+                if len(values) != len(ops) or not all(math.isfinite(v) for v in values):
+                    continue
+                top = max(values)
+                weights = [math.exp(v - top) for v in values]
                 total = sum(weights)
                 for op, w in zip(ops, weights, strict=True):
-                    out[cell][k][op].append(w / total)
-    return out
+                    out[str(cell)][k][op].append(w / total)
+    return out or None
 
 
 def plot_importances(folder: Path, found: dict[str, dict[str, dict[str, float]]]) -> Path | None:

@@ -168,6 +168,8 @@ def build_search(
     )
     task = task_of(data)
     estimator.check_task(task)
+    if strategy.inherits_weights:
+        check_inheritance(cfg, estimator)
     if strategy.inherits_weights and not estimator.trains_given_network:
         raise NascliError(
             f"strategy={HydraConfig.get().runtime.choices.get('strategy')} trains each child from "
@@ -234,6 +236,28 @@ def build_search(
     return search
 
 
+def check_inheritance(cfg: DictConfig, estimator: Estimator) -> None:
+    """What a strategy whose children train from their parent's weights cannot combine with."""
+    name = HydraConfig.get().runtime.choices.get("strategy")
+    if cfg.search.get("warm_start"):
+        raise NascliError(
+            f"search.warm_start: strategy={name} grows only networks whose weights this run "
+            "trained, so earlier runs give it nothing; drop search.warm_start"
+        )
+    if estimator.prefilter:
+        raise NascliError(
+            f"estimator.prefilter scores freshly built networks; strategy={name}'s children "
+            "start from their parent's weights: drop estimator.prefilter"
+        )
+    address = (cfg.get("executor") or {}).get("address")
+    if address:
+        raise NascliError(
+            f"executor.address={address}: strategy={name} keeps each trial's weights in the run "
+            "directory, which a cluster's workers do not share; use a local Ray instance "
+            "(executor.address=null) or executor=local"
+        )
+
+
 def warm_start(cfg: DictConfig, run: RunDir, space, objective: str) -> warm_starts.WarmStart | None:
     """What search.warm_start gives this search: read from the folders it names (and written to
     the run directory) when the search starts, read back from there when it resumes."""
@@ -242,7 +266,7 @@ def warm_start(cfg: DictConfig, run: RunDir, space, objective: str) -> warm_star
         return None
     if isinstance(dirs, str):
         dirs = [dirs]
-    warm = warm_starts.load(run.path) if cfg.get("resume") else None
+    warm = warm_starts.load(run.path, space) if cfg.get("resume") else None
     if warm is None:
         config = OmegaConf.to_container(cfg, resolve=True)
         top_k = int(cfg.search.get("warm_start_top_k") or 0)

@@ -19,24 +19,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from nascli.core.space import ArchError, Space
+from nascli.spaces.chain.slot import Slot
 
 ID = "id"
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A layer of the chain (an `id` slot is None where slots are listed)."""
-
-    kernel: int
-    width: int
-    skip: bool = False
-
-    def __str__(self) -> str:
-        return f"k{self.kernel}w{self.width}{'s' if self.skip else ''}"
 
 
 class ChainSpace(Space):

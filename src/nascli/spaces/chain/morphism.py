@@ -26,13 +26,14 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
 
 from nascli.core.space import ArchError
-from nascli.spaces.chain import ChainSpace, Slot
 from nascli.spaces.chain.net import ChainLayer, ChainNetwork
+from nascli.spaces.chain.slot import Slot
 
 KINDS = ("deepen", "widen", "skip", "kernel")
 
@@ -45,7 +46,7 @@ class Morphism:
     becomes: Slot
 
 
-def morphisms(space: ChainSpace, arch: str) -> list[Morphism]:
+def morphisms(space: Any, arch: str) -> list[Morphism]:
     """Every single morphism that applies to `arch`."""
     out: list[Morphism] = []
     width = space.stem  # the width of the input of the slot being looked at
@@ -70,13 +71,13 @@ def morphisms(space: ChainSpace, arch: str) -> list[Morphism]:
     return out
 
 
-def apply(space: ChainSpace, arch: str, morphism: Morphism) -> str:
+def apply(space: Any, arch: str, morphism: Morphism) -> str:
     layout = space.layout(arch)
     layout[morphism.stage][morphism.slot] = morphism.becomes
     return space.format([space.options.index(slot) for stage in layout for slot in stage])
 
 
-def random_morphism(space: ChainSpace, arch: str, rng: random.Random) -> str:
+def random_morphism(space: Any, arch: str, rng: random.Random) -> str:
     """A kind of morphism that applies, uniformly, then one of that kind, uniformly."""
     found = morphisms(space, arch)
     kinds = [k for k in KINDS if any(m.kind == k for m in found)]
@@ -182,7 +183,7 @@ def widen(
 
 
 def grow(
-    space: ChainSpace, parent: str, parent_net: ChainNetwork, child: str, rng: random.Random
+    space: Any, parent: str, parent_net: ChainNetwork, child: str, rng: random.Random
 ) -> ChainNetwork:
     """`child`'s network from `parent_net` (left as it is), computing the same function."""
     net = copy.deepcopy(parent_net)

@@ -17,8 +17,6 @@ from nascli.spaces.nb201.cell import EDGES
 from nascli.spaces.nb201.net import make_op as nb201_op
 from nascli.spaces.nb201.net import skeleton as nb201_skeleton
 
-ZEROS = ("zero", "none")
-
 
 def _primitive(name: str, c: int) -> nn.Module | None:
     if name in ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"):
