@@ -25,18 +25,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from nascli.estimators.nbgraph import DATASETS  # the nine tables
+
 NAS = str(Path(sys.executable).parent / "nas")
-DATASETS = (
-    "cora",
-    "citeseer",
-    "pubmed",
-    "cs",
-    "physics",
-    "photo",
-    "computers",
-    "arxiv",
-    "proteins",
-)
 TOP_K = 10
 RANDOM_QUERIES = 100
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from nascli.spaces.hierarchical.net import primitive, reduction
 from nascli.spaces.nb201.cell import EDGES
 from nascli.spaces.nb201.net import make_op as nb201_op
 from nascli.spaces.nb201.net import skeleton as nb201_skeleton
@@ -21,31 +22,7 @@ from nascli.spaces.nb201.net import skeleton as nb201_skeleton
 def _primitive(name: str, c: int) -> nn.Module | None:
     if name in ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"):
         return nb201_op(name, c)
-    if name == "zero":
-        return None
-    if name in ("conv1x1", "conv3x3"):
-        k = int(name[-1])
-        return nn.Sequential(
-            nn.Conv2d(c, c, k, padding=k // 2, bias=False), nn.BatchNorm2d(c), nn.ReLU()
-        )
-    if name == "dw3x3":
-        return nn.Sequential(
-            nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.BatchNorm2d(c), nn.ReLU()
-        )
-    if name == "sep3x3":
-        return nn.Sequential(
-            nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
-            nn.Conv2d(c, c, 1, bias=False),
-            nn.BatchNorm2d(c),
-            nn.ReLU(),
-        )
-    if name == "max3x3":
-        return nn.MaxPool2d(3, 1, 1)
-    if name == "avg3x3":
-        return nn.AvgPool2d(3, 1, 1, count_include_pad=False)
-    if name == "id":
-        return nn.Identity()
-    raise ValueError(f"unknown primitive {name}")
+    return None if name == "zero" else primitive(name, c)
 
 
 class Branch(nn.Module):
@@ -142,14 +119,7 @@ class GrammarNetwork(nn.Module):
         for s in range(stages):
             layers.append(_block(tree, c))
             if s < stages - 1:
-                layers.append(
-                    nn.Sequential(
-                        nn.Conv2d(c, c, 3, stride=2, padding=1, groups=c, bias=False),
-                        nn.Conv2d(c, 2 * c, 1, bias=False),
-                        nn.BatchNorm2d(2 * c),
-                        nn.ReLU(),
-                    )
-                )
+                layers.append(reduction(c))
                 c *= 2
         self.cells = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())

@@ -16,8 +16,12 @@ from torch import nn
 
 
 def primitive(name: str, c: int) -> nn.Module:
-    if name == "conv1x1":
-        return nn.Sequential(nn.Conv2d(c, c, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+    """A channel- and resolution-keeping op (the grammar space's primitives use these too)."""
+    if name in ("conv1x1", "conv3x3"):
+        k = int(name[-1])
+        return nn.Sequential(
+            nn.Conv2d(c, c, k, padding=k // 2, bias=False), nn.BatchNorm2d(c), nn.ReLU()
+        )
     if name == "dw3x3":
         return nn.Sequential(
             nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False), nn.BatchNorm2d(c), nn.ReLU()
@@ -36,6 +40,16 @@ def primitive(name: str, c: int) -> nn.Module:
     if name == "id":
         return nn.Identity()
     raise ValueError(f"unknown primitive {name}")
+
+
+def reduction(c: int) -> nn.Sequential:
+    """Between stages: a separable conv 3x3 of stride 2 that doubles the channels, BN, ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(c, c, 3, stride=2, padding=1, groups=c, bias=False),
+        nn.Conv2d(c, 2 * c, 1, bias=False),
+        nn.BatchNorm2d(2 * c),
+        nn.ReLU(),
+    )
 
 
 class Dag(nn.Module):
@@ -95,14 +109,7 @@ class HierarchicalNetwork(nn.Module):
             ]
             layers.append(Dag(cell_pairs, edge_ops, cell_nodes))
             if s < stages - 1:
-                layers.append(
-                    nn.Sequential(
-                        nn.Conv2d(c, c, 3, stride=2, padding=1, groups=c, bias=False),
-                        nn.Conv2d(c, 2 * c, 1, bias=False),
-                        nn.BatchNorm2d(2 * c),
-                        nn.ReLU(),
-                    )
-                )
+                layers.append(reduction(c))
                 c *= 2
         self.body = nn.Sequential(*layers)
         self.classifier = nn.Linear(c, num_classes)
