@@ -124,6 +124,8 @@ class Recorder:
         s.run.append_history(record, sync=due)
         if s.mirror is not None:
             s.mirror.add(record)
+        if s.tracker is not None:
+            s.tracker.add(record)
         s.estimator.heard(record)
         answer = answer_of(record)
         if tell:  # the strategy hears of each architecture once, at its first rung

@@ -36,6 +36,7 @@ from nascli.oneshot.module import OneShotModule
 from nascli.oneshot.strategies import OneShotStrategy
 from nascli.oneshot.tasks import oneshot_task
 from nascli.results.run_dir import EPOCHS, HISTORY, RunDir
+from nascli.results.tracking import open_tracker
 from nascli.tasks import task_of
 
 log = logging.getLogger("nascli.search")
@@ -263,6 +264,8 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
     start = time.perf_counter() - sum(r.get("seconds", 0.0) for r in history)
     recorder = EpochRecorder(run, strategy, data, cfg, start)
     recorder.history = history
+    # logger=mlflow: the parent run (before the supernet's logger, which logs into a child of it)
+    tracker = open_tracker(cfg, run.path, []) if run.writes else None
     trainer = _trainer(cfg, run, strategy, recorder, loader, space_name)
     ckpt = run.path / CHECKPOINT
     status, stop_reason, best, warnings = "completed", "epochs", None, []
@@ -323,6 +326,8 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
             if run.writes
             else {}
         )
+        if tracker is not None:
+            tracker.close(summary)
     if not run.writes:
         return summary
     print_summary(cfg, run, summary)

@@ -31,6 +31,7 @@ from nascli.results import warm_start as warm_starts
 from nascli.results.resume import load_resume
 from nascli.results.run_dir import CONFIG, DECISIONS, STRATEGY_STATE, SUMMARY, RunDir
 from nascli.results.study import StudyMirror, absolute_url, objectives_of
+from nascli.results.tracking import open_tracker
 from nascli.strategies.base import ProposesFirst
 from nascli.tasks import Task, task_of
 from nascli.trials.run import trial_seed
@@ -112,6 +113,8 @@ class Search:
     started: float = field(default_factory=time.perf_counter)
     #: the Optuna study every finished trial is mirrored into (search.storage), or None
     mirror: Any = None
+    #: the MLflow parent run every finished trial is added to as a child (logger=mlflow), or None
+    tracker: Any = None
 
     def start_of(self, arch: str) -> dict[str, Any] | None:
         """What run_trial's `start` is for `arch` (None unless the strategy's children inherit
@@ -233,6 +236,10 @@ def build_search(
             str(cfg.search.storage), run.path, space, objectives_of(cfg, objective), history
         )
         say(f"trials mirrored into Optuna study {search.mirror.name} of {cfg.search.storage}")
+    if run.writes:
+        search.tracker = open_tracker(cfg, run.path, history)
+        if search.tracker is not None:
+            say(f"tracked in MLflow: parent run {search.tracker.parent} at {search.tracker.uri}")
     return search
 
 

@@ -97,7 +97,7 @@ def _finish(search: Search, status: str, stop_reason: str, error: str | None) ->
         extra["simulated_seconds"] = round(search.elapsed(), 3)
     extra["repeats_answered"] = search.proposer.repeats  # answered from the history, no trial
     extra["missing_from_table"] = search.proposer.missing  # a sampled table lacks them, no trial
-    return finish(
+    summary = finish(
         search.cfg,
         search.run,
         search.space_name,
@@ -110,3 +110,6 @@ def _finish(search: Search, status: str, stop_reason: str, error: str | None) ->
         extra=extra or None,
         space=search.space,
     )
+    if search.tracker is not None:
+        search.tracker.close(summary)
+    return summary
