@@ -91,3 +91,42 @@ def test_the_bootstrap_interval_narrows_with_more_data():
     many = bootstrap_ci([0.1, 0.5, 0.9, 0.3] * 25)
     assert few[0] < many[0] < many[1] < few[1]
     assert bootstrap_ci([0.4]) is None  # one value has no interval
+
+
+def test_report_html_is_one_self_contained_page_that_renders_in_a_browser(nas, sweep, tmp_path):
+    import re
+
+    from tests.browser import browser
+
+    out = nas(
+        "report", str(sweep), "group_by=[strategy]", "baseline=random", "queries=[10,30]",
+        "importance=true", f"hydra.run.dir={tmp_path / 'rep'}",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    page = tmp_path / "rep" / "report.html"
+    text = page.read_text()
+    sources = re.findall(r'src="([^"]*)"', text)
+    assert len(sources) >= 5 and all(s.startswith("data:image/") for s in sources)
+    assert "http://" not in text and "https://" not in text  # nothing to fetch, nothing linked
+    for heading in ("Jobs", "Groups", "Plots", "The best architectures", "What mattered"):
+        assert f"<h2>{heading}" in text, heading
+    assert "p (Mann-Whitney U, vs baseline)" in text
+    with browser(tmp_path) as b:
+        b.open(page.as_uri())
+        assert b.run("return document.readyState") == "complete"
+        images = b.wait_for(
+            "const i = [...document.images]; "
+            "return i.every(x => x.complete) && i.map(x => x.naturalWidth)"
+        )
+        assert len(images) == len(sources) and all(w > 0 for w in images), images
+        fetched = b.run(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+            ".filter(n => !n.startsWith('data:'))"
+        )
+        assert fetched == []
+        errors = [m for m in b.console() if m["level"] == "SEVERE"]
+        assert errors == [], errors
+        links = b.run("return [...document.links].map(a => a.href)")
+        assert {f"{(sweep / str(k)).as_uri()}" for k in range(2 * SEEDS)} <= set(links)
+        b.screenshot(tmp_path / "report.png")
+        assert (tmp_path / "report.png").stat().st_size > 10_000

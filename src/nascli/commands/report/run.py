@@ -4,7 +4,6 @@ test and plot (plots.py) them."""
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import logging
@@ -17,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
+from nascli.commands.report.page import write_page
 from nascli.commands.report.plots import (
     draw_winners,
     main_objective,
@@ -198,54 +198,6 @@ def write_group_csv(path: Path, table: list[dict[str, Any]]) -> None:
     RunDir(path.parent).write_text(path.name, buffer.getvalue())
 
 
-def write_html(
-    path: Path,
-    rows: list[Row],
-    keys: list[str],
-    columns: list[str],
-    grouped: list[dict[str, Any]] | None,
-    pictures: list[str],
-    winners: list[tuple[Row, Path]],
-) -> None:
-    e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in ["job", "status", *keys, "arch", *columns])
-    body = []
-    for r in rows:
-        cells = [r.path.name, r.status, *(r.settings.get(k, "") for k in keys), _short(r.arch)]
-        cells += [_fmt(_value(r, c), c) for c in columns]
-        cls = ' class="failed"' if r.status != "completed" else ""
-        title = f' title="{e(r.error)}"' if r.error else ""
-        body.append(f"<tr{cls}{title}>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
-    parts = [
-        "<!doctype html><meta charset=utf-8><title>nas report</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}tr.failed{background:#fdd}"
-        "img{max-width:100%}</style>",
-        f"<h1>nas report: {len(rows)} jobs</h1>",
-        f"<table><tr>{head}</tr>{''.join(body)}</table>",
-    ]
-    if grouped:
-        gkeys = list(grouped[0])
-        parts.append("<h2>Grouped (mean ± std over completed jobs)</h2><table><tr>")
-        shown = [k for k in gkeys if not k.endswith(("_std", "_ci", "_p"))]
-        parts.append("".join(f"<th>{e(k)}</th>" for k in shown) + "</tr>")
-        for g in grouped:
-            cells = []
-            for k in shown:
-                std = g.get(f"{k}_std")
-                v = _fmt(g[k], k) if k in columns else str(g[k])
-                cells.append(f"{v} ± {_fmt(std, k)}" if std is not None and k in columns else v)
-            parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
-        parts.append("</table>")
-    for p in pictures:
-        parts.append(f'<h2>{e(p)}</h2><img src="{e(p)}">')
-    for r, picture in winners:
-        parts.append(
-            f'<h3>{e(r.path.name)}: {e(r.arch or "")}</h3><img src="{e(picture.parent.name)}/{e(picture.name)}">'
-        )
-    RunDir(path.parent).write_text(path.name, "\n".join(parts) + "\n")
-
-
 def run_report(cfg: DictConfig) -> dict[str, Any]:
     logging.captureWarnings(True)
     run = RunDir(HydraConfig.get().runtime.output_dir)
@@ -322,7 +274,10 @@ def run_report(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("importance"):
         mattered = what_mattered(run.path, rows, pictures if cfg.plots else None)
     if cfg.plots:
-        write_html(run.path / "report.html", rows, keys, columns, grouped, pictures, winners)
+        write_page(
+            run.path / "report.html",
+            rows, keys, columns, grouped, pictures, winners, mattered, _fmt, _value,
+        )  # fmt: skip
     result = {
         "command": "report",
         "status": "completed",
