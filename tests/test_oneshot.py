@@ -266,6 +266,11 @@ def test_one_shot_search_writes_epochs_history_checkpoint_and_best(nas, tmp_path
     args += extra if "space=nb201" in extra else [*SMALL_DARTS, *extra]
     if "space=nb201" in extra:
         args.append("space.cells_per_stage=1")
+    mirrored = strategy in ("gdas", "spos")  # each derived architecture into an Optuna study
+    if mirrored:
+        args.append(f"search.storage=sqlite:///{tmp_path}/s.db")
+    if strategy == "enas":  # the parent run and the supernet's child in MLflow
+        args.append("logger=mlflow")
     result = nas("search", *args, "format=json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -296,6 +301,22 @@ def test_one_shot_search_writes_epochs_history_checkpoint_and_best(nas, tmp_path
         assert epochs[0]["tau"] == 10.0 and epochs[1]["tau"] == 0.1
     if strategy == "enas":
         assert len(epochs[-1]["controller_probabilities"]) == 32
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=f"sqlite:///{run / 'mlruns' / 'mlflow.db'}")
+        experiment = client.get_experiment_by_name("nascli")
+        runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+        assert set(runs) == {"run", "supernet"}
+        curve = client.get_metric_history(runs["supernet"].info.run_id, "train_loss")
+        assert sorted(m.step for m in curve) == [0, 1]
+    if mirrored:
+        import optuna
+
+        study = optuna.load_study(
+            study_name=str(run.resolve()), storage=f"sqlite:///{tmp_path}/s.db"
+        )
+        assert [t.user_attrs["arch"] for t in study.trials] == [r["arch"] for r in history]
+        assert [t.values[0] for t in study.trials] == [r["metrics"]["val_acc"] for r in history]
 
 
 def test_one_shot_resume_continues_from_the_last_epoch_checkpoint(nas, tmp_path):

@@ -98,32 +98,65 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_nas_dashboard_serves_the_study_of_a_run(tmp_path):
+def test_nas_dashboard_refuses_a_folder_with_no_mirrored_run(tmp_path):
     out = run_nas("dashboard", str(tmp_path), cwd=tmp_path)
     assert_one_line_error(out, "holds no search run with search.storage")
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """`nas dashboard <run>` serving a 4-trial search's study: (run dir, port)."""
     pytest.importorskip("optuna_dashboard")
-    run = tmp_path / "run"
-    out = run_nas(*GRAPH, "search.trials=4", f"search.storage=sqlite:///{tmp_path}/d.db",
-                  f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
+    root = tmp_path_factory.mktemp("dashboard")
+    run = root / "run"
+    out = run_nas(*GRAPH, "search.trials=4", f"search.storage=sqlite:///{root}/d.db",
+                  f"hydra.run.dir={run}", cwd=root)  # fmt: skip
     assert out.returncode == 0, out.stderr
     port = _free_port()
-    server = subprocess.Popen([NAS, "dashboard", str(run), f"port={port}"], cwd=tmp_path,
+    server = subprocess.Popen([NAS, "dashboard", str(run), f"port={port}"], cwd=root,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
-        for _ in range(100):
+        for _ in range(150):
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
-                    studies = json.loads(r.read())["study_summaries"]
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2).read()
                 break
             except OSError:
                 time.sleep(0.2)
         else:
             pytest.fail("the dashboard did not answer")
-        (study,) = studies
-        assert study["study_name"] == str(run.resolve())
-        url = f"http://127.0.0.1:{port}/api/studies/{study['study_id']}?after=0"
-        with urllib.request.urlopen(url, timeout=5) as r:
-            assert len(json.loads(r.read())["trials"]) == 4
+        yield run, port
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_nas_dashboard_serves_the_study_of_a_run(dashboard):
+    run, port = dashboard
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+        (study,) = json.loads(r.read())["study_summaries"]
+    assert study["study_name"] == str(run.resolve())
+    url = f"http://127.0.0.1:{port}/api/studies/{study['study_id']}?after=0"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        assert len(json.loads(r.read())["trials"]) == 4
+
+
+def test_the_dashboard_page_lists_the_study_and_its_trials_in_a_browser(dashboard, tmp_path):
+    from tests.browser import browser
+
+    run, port = dashboard
+    history = _history(run)
+    with browser(tmp_path) as b:
+        b.open(f"http://127.0.0.1:{port}/dashboard")
+        listed = b.wait_for(
+            f"return document.body.innerText.includes({json.dumps(str(run.resolve()))})"
+        )
+        assert listed, b.run("return document.body.innerText")
+        b.open(f"http://127.0.0.1:{port}/dashboard/studies/1/trials")
+        shown = b.wait_for("const t = document.body.innerText; return t.includes('Trial 3') && t")
+        assert shown and "4 Trials" in shown, b.run("return document.body.innerText")
+        # The first trial's page: its value, and its arch as a user attribute.
+        assert f"arch {history[0]['arch']}" in shown
+        assert str(history[0]["metrics"]["val_acc"]) in shown
+        errors = [m for m in b.console() if m["level"] == "SEVERE"]
+        assert errors == [], errors
+        b.screenshot(tmp_path / "dashboard.png")

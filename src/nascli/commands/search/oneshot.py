@@ -30,12 +30,14 @@ from nascli.core import faults
 from nascli.core.config import instantiate
 from nascli.core.cpus import available_cpus, threads_per_process
 from nascli.core.errors import NascliError
+from nascli.core.objectives import maximised
 from nascli.core.records import read_history
 from nascli.estimators.train import make_trainer
 from nascli.oneshot.module import OneShotModule
 from nascli.oneshot.strategies import OneShotStrategy
 from nascli.oneshot.tasks import oneshot_task
 from nascli.results.run_dir import EPOCHS, HISTORY, RunDir
+from nascli.results.study import StudyMirror
 from nascli.results.tracking import open_tracker
 from nascli.tasks import task_of
 
@@ -54,6 +56,14 @@ class EpochRecorder(pl.Callback):
         self.stop_reason: str | None = None
         self.history: list[dict[str, Any]] = []
         self.space = strategy.space
+        #: the Optuna study each derived architecture is mirrored into (search.storage), or None
+        self.mirror: Any = None
+
+    def record(self, trial: dict[str, Any]) -> None:
+        self.run.append_history(trial)
+        self.history.append(trial)
+        if self.mirror is not None:
+            self.mirror.add(trial)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self.epoch_start = time.perf_counter()
@@ -94,8 +104,7 @@ class EpochRecorder(pl.Callback):
                 "error": None,
                 "seconds": seconds,
             }
-            self.run.append_history(trial)
-            self.history.append(trial)
+            self.record(trial)
             log.info("epoch %d: %s %.4f, %d skip, arch %s", epoch, metric, value, skips, arch)
             ms = self.strategy.max_skip
             if self.strategy.early_stop_skip and ms is not None and skips_uncapped >= ms:
@@ -264,6 +273,16 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
     start = time.perf_counter() - sum(r.get("seconds", 0.0) for r in history)
     recorder = EpochRecorder(run, strategy, data, cfg, start)
     recorder.history = history
+    if cfg.search.get("storage") and run.writes:  # each derived architecture, as a trial
+        metric = module.task.metric
+        recorder.mirror = StudyMirror(
+            str(cfg.search.storage),
+            run.path,
+            strategy.space,
+            [(metric, "max" if maximised(metric) else "min")],
+            history,
+        )
+        say(f"trials mirrored into Optuna study {recorder.mirror.name} of {cfg.search.storage}")
     # logger=mlflow: the parent run (before the supernet's logger, which logs into a child of it)
     tracker = open_tracker(cfg, run.path, []) if run.writes else None
     trainer = _trainer(cfg, run, strategy, recorder, loader, space_name)
@@ -379,8 +398,7 @@ def _final(
                 "error": None,
                 "seconds": 0.0,
             }
-            run.append_history(record)
-            recorder.history.append(record)
+            recorder.record(record)
 
         arch = strategy.final(module, score, log_trial)
         trial = next(r["trial"] for r in recorder.history if r["arch"] == arch)
