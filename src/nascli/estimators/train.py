@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytorch_lightning as pl
@@ -17,6 +18,34 @@ from nascli.lit.classifier import Classifier
 
 # Keys of the trainer group that nascli reads itself; the rest are Lightning Trainer arguments.
 NASCLI_KEYS = ("channels_last", "threads")
+
+# Who hears of each training epoch of the trainers made in this process, as (epochs done, of how
+# many): the search's progress view, while trials train in its process (watch_epochs).
+_watchers: list[Callable[[int, int], None]] = []
+
+
+@contextlib.contextmanager
+def watch_epochs(watcher: Callable[[int, int], None]) -> Iterator[None]:
+    """Tell `watcher` (epochs done, max epochs) as each trial's training starts and after each
+    of its epochs, while the block runs."""
+    _watchers.append(watcher)
+    try:
+        yield
+    finally:
+        _watchers.remove(watcher)
+
+
+class EpochWatch(pl.Callback):
+    def __init__(self, watchers: list[Callable[[int, int], None]]) -> None:
+        self.watchers = watchers
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        for watcher in self.watchers:
+            watcher(trainer.current_epoch, trainer.max_epochs)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        for watcher in self.watchers:
+            watcher(trainer.current_epoch + 1, trainer.max_epochs)
 
 
 def check_trainer(trainer: dict[str, Any], devices: bool = True) -> None:
@@ -80,6 +109,8 @@ def make_trainer(
         log_every_n_steps=1,
     )
     kwargs.update(overrides)
+    if _watchers:
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), EpochWatch(list(_watchers))]
     return pl.Trainer(**kwargs)
 
 

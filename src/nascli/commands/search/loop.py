@@ -28,16 +28,25 @@ from nascli.ui.tables import number
 
 
 def progress_bar(console: Console) -> Progress:
+    """Trials done / budget, then what the Recorder says (best so far, failures, rejections, the
+    current trial's epoch and its time left), then the search's elapsed and remaining time.
+    Refreshed by rich a few times a second; nothing is printed per batch."""
     return Progress(
         TextColumn("[bold]search"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("best {task.fields[best]}"),
+        TextColumn("{task.fields[status]} ·"),
         TimeElapsedColumn(),
-        TextColumn("left"),
+        TextColumn("elapsed ·"),
         TimeRemainingColumn(),
+        TextColumn("left"),
         console=console,
     )
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 # A search whose trials take milliseconds (a benchmark table) saves its strategy's state and
@@ -59,16 +68,53 @@ class Recorder:
         self.best = best_one(search.history, search.objective, search.constraints)
         self.failures = sum(r["status"] == "failed" for r in search.history)
         self.saved_at = -math.inf  # when the history was last fsynced and the state saved
+        # The trial training in this process: (number, when its training began, epoch, epochs).
+        self.current: list[Any] | None = None
         self.task = progress.add_task(
             "search",
             total=search.cfg.search.trials,
             completed=len(search.history),
-            best=self._best(),
+            status=self.status(),
         )
 
-    def _best(self) -> str:
+    def status(self) -> str:
+        """What the progress line says after the count: the best so far, failures and
+        rejections, and the current trial's epoch with the time its training has left."""
         s, trial = self.search, self.best
-        return f"{s.objective} {number(trial['metrics'][s.objective])}" if trial else "-"
+        parts = [
+            f"best {s.objective} {number(trial['metrics'][s.objective])}" if trial else "best -"
+        ]
+        if self.failures:
+            parts.append(f"{self.failures} failed")
+        if s.proposer.rejected:
+            parts.append(f"{s.proposer.rejected} rejected by constraints")
+        if self.current is not None:
+            k, began, done, total = self.current
+            text = f"trial {k}"
+            if total and done >= total:
+                text += f": {total} epochs trained, scoring"
+            elif total:
+                text += f": epoch {done + 1}/{total}"
+                if done:
+                    left = (time.perf_counter() - began) / done * (total - done)
+                    text += f" (trial ETA {_clock(left)})"
+            parts.append(text)
+        elif s.pooled:
+            parts.append(f"{s.workers} workers")
+        return " · ".join(parts)
+
+    def trial_began(self, trial: int) -> None:
+        """Trial `trial` starts in this process (its epochs are heard through `epoch`)."""
+        self.current = [trial, time.perf_counter(), 0, None]
+        self.progress.update(self.task, status=self.status())
+
+    def epoch(self, done: int, total: int) -> None:
+        if self.current is None:
+            return
+        if done == 0:  # training begins (building and measuring the network came first)
+            self.current[1] = time.perf_counter()
+        self.current[2:] = [done, total]
+        self.progress.update(self.task, status=self.status())
 
     def save_state(self) -> None:
         """Write the strategy's state. Only between a tell and the next ask does the state
@@ -137,10 +183,11 @@ class Recorder:
             self.saved_at = now
         faults.reached("between")
         self.best = best_one([r for r in (self.best, record) if r], s.objective, s.constraints)
-        self.progress.update(self.task, advance=1, best=self._best())
+        self.failures += record["status"] == "failed"
+        self.current = None
+        self.progress.update(self.task, advance=1, status=self.status())
         if len(s.history) == self.done_before + 1 and not s.estimator.simulated:
             self._say_if_long()
-        self.failures += record["status"] == "failed"
         max_failures = s.cfg.search.get("max_failures")
         if max_failures is not None and self.failures > max_failures:
             return (
@@ -166,6 +213,7 @@ def run_sequential(search: Search, recorder: Recorder) -> tuple[str, str | None]
             return "exhausted", None
         rung = promotion.rung if promotion else 0
         start = None if promotion else s.start_of(arch)
+        recorder.trial_began(trial)
         record = run_trial(
             s.cfg, trial, arch, s.space, s.data, s.estimator, s.hardware, s.objective, rung, start
         )

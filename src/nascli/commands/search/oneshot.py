@@ -24,6 +24,15 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from nascli.commands.app import say
 from nascli.core import faults
@@ -47,6 +56,24 @@ CHECKPOINT = Path("checkpoints") / "last.ckpt"
 PARAMETER_FREE = ("none", "skip_connect", "max_pool_3x3", "avg_pool_3x3")
 
 
+def _short(arch: str, width: int = 60) -> str:
+    return arch if len(arch) <= width else arch[: width - 1] + "…"
+
+
+def epochs_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]supernet"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("epochs · {task.fields[status]} ·"),
+        TimeElapsedColumn(),
+        TextColumn("elapsed ·"),
+        TimeRemainingColumn(),
+        TextColumn("left"),
+        console=console,
+    )
+
+
 class EpochRecorder(pl.Callback):
     """After each epoch: derive, score, write epochs.jsonl and history.jsonl, then checkpoint."""
 
@@ -58,6 +85,26 @@ class EpochRecorder(pl.Callback):
         self.space = strategy.space
         #: the Optuna study each derived architecture is mirrored into (search.storage), or None
         self.mirror: Any = None
+        self.progress: Any = None  # the terminal's view of the epochs (watch)
+
+    def watch(self, progress: Any, epochs: int, done: int) -> None:
+        """Show the supernet's epochs on `progress`: done / epochs, and after each the derived
+        architecture and its score (nothing per batch)."""
+        self.progress = progress
+        self.task = progress.add_task("supernet", total=epochs, completed=done, status="training")
+
+    def _show(self, record: dict[str, Any]) -> None:
+        if self.progress is None:
+            return
+        parts = []
+        for key in ("val_acc", "val_ppl", "train_loss"):
+            if isinstance(record.get(key), float):
+                parts.append(f"{key} {record[key]:.4f}")
+                break
+        if record.get("arch"):
+            arch = str(record["arch"])
+            parts.append(f"{record.get('skip_connect', 0)} skip · arch {_short(arch)}")
+        self.progress.update(self.task, advance=1, status=" · ".join(parts))
 
     def record(self, trial: dict[str, Any]) -> None:
         self.run.append_history(trial)
@@ -121,6 +168,7 @@ class EpochRecorder(pl.Callback):
             record.update(ranks=trainer.world_size, rank_checks=module.rank_checks)
         record["seconds"] = seconds
         self.run.append_line(EPOCHS, record)
+        self._show(record)
         budget = self.cfg.search.get("seconds")
         if (
             budget is not None
@@ -290,7 +338,9 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
     status, stop_reason, best, warnings = "completed", "epochs", None, []
     stop: dict[str, Any] = {"signal": None}
     try:
-        with stop_on_signals() as stop:
+        view = epochs_bar(Console(stderr=True, quiet=not run.writes))
+        with stop_on_signals() as stop, view:
+            recorder.watch(view, strategy.epochs, done)
             try:
                 if done < strategy.epochs:
                     trainer.fit(module, loader, ckpt_path=ckpt if done else None, weights_only=True)
@@ -351,7 +401,6 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         return summary
     print_summary(cfg, run, summary)
     if cfg.format != "json" and warnings:
-        from rich.console import Console
         from rich.text import Text
 
         err = Console(stderr=True)

@@ -23,6 +23,7 @@ from nascli.commands.search.prepare import (
 )
 from nascli.core.errors import NascliError
 from nascli.core.signals import StopRequested, stop_on_signals
+from nascli.estimators.train import watch_epochs
 
 log = logging.getLogger("nascli.search")
 
@@ -66,7 +67,8 @@ def _search(cfg: DictConfig, run) -> dict[str, Any]:
         with stop_on_signals() as stop, progress_bar(Console(stderr=True)) as progress:
             recorder = Recorder(search, progress)
             run_trials = run_parallel if search.pooled else run_sequential
-            stop_reason, error = run_trials(search, recorder)
+            with watch_epochs(recorder.epoch):  # the epochs of the trials trained here
+                stop_reason, error = run_trials(search, recorder)
         if error is not None:
             status = "failed"
         elif not any(r["status"] == "ok" for r in history):
