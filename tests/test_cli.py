@@ -385,6 +385,8 @@ def test_a_plan_longer_than_an_hour_says_so_after_its_first_trial(tmp_path, seco
         objective="val_acc",
         constraints={},
         workers=1,
+        pooled=False,
+        proposer=SimpleNamespace(rejected=0),
         cfg=OmegaConf.create({"search": {"trials": 1000, "seconds": seconds}}),
         run=SimpleNamespace(path=tmp_path),
         elapsed=lambda: 10.0,

@@ -145,18 +145,22 @@ def test_the_dashboard_page_lists_the_study_and_its_trials_in_a_browser(dashboar
 
     run, port = dashboard
     history = _history(run)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+        (study,) = json.loads(r.read())["study_summaries"]
     with browser(tmp_path) as b:
         b.open(f"http://127.0.0.1:{port}/dashboard")
         listed = b.wait_for(
             f"return document.body.innerText.includes({json.dumps(str(run.resolve()))})"
         )
         assert listed, b.run("return document.body.innerText")
-        b.open(f"http://127.0.0.1:{port}/dashboard/studies/1/trials")
-        shown = b.wait_for("const t = document.body.innerText; return t.includes('Trial 3') && t")
-        assert shown and "4 Trials" in shown, b.run("return document.body.innerText")
-        # The first trial's page: its value, and its arch as a user attribute.
-        assert f"arch {history[0]['arch']}" in shown
-        assert str(history[0]["metrics"]["val_acc"]) in shown
+        b.open(f"http://127.0.0.1:{port}/dashboard/studies/{study['study_id']}/trials")
+        # The trials list, and the first trial selected: its value and its arch attribute.
+        wanted = ["4 Trials", "Trial 3", f"arch {history[0]['arch']}",
+                  str(history[0]["metrics"]["val_acc"])]  # fmt: skip
+        shown = b.wait_for(
+            f"const t = document.body.innerText; return {json.dumps(wanted)}.every(w => t.includes(w))"
+        )
+        assert shown, b.run("return document.body.innerText")
         errors = [m for m in b.console() if m["level"] == "SEVERE"]
         assert errors == [], errors
         b.screenshot(tmp_path / "dashboard.png")

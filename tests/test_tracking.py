@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from nascli.core.errors import NascliError
-from nascli.results import tracking
-from nascli.results.tracking import Tracker, TrialLogger
-from tests.conftest import run_nas
+mlflow = pytest.importorskip("mlflow")
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from nascli.core.errors import NascliError  # noqa: E402
+from nascli.results import tracking  # noqa: E402
+from nascli.results.tracking import Tracker, TrialLogger  # noqa: E402
+from tests.conftest import assert_one_line_error, run_nas  # noqa: E402
 
 GRAPH = ["search", "space=nbgraph", "estimator=nbgraph", "dataset=cora", "logger=mlflow"]
 
@@ -109,3 +111,28 @@ def test_logger_mlflow_without_mlflow_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(NascliError, match=r"logger=mlflow needs .*nascli\[mlflow\]"):
         tracking.check_available()
+
+
+def test_a_store_that_fails_never_fails_a_trial_and_a_bad_uri_is_refused(tmp_path):
+    logger = TrialLogger(str(tmp_path), tracking_uri="nope://nowhere", version="trial_0000")
+    logger.log_metrics({"val/acc": 0.5}, step=1)  # untracked, and nothing raised
+    logger.log_hyperparams({"lr": 0.1})
+    logger.finalize("success")
+    assert logger.version is None
+    out = run_nas("search", "space=nbgraph", "estimator=nbgraph", "dataset=cora", "logger=mlflow",
+                  "logger.tracking_uri=nope://nowhere", "search.trials=2", f"hydra.run.dir={tmp_path}/r")  # fmt: skip
+    assert_one_line_error(out, "logger.tracking_uri=nope://nowhere")
+
+
+def test_a_copied_run_directory_gets_its_own_parent(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'shared.db'}")
+    ok = {"trial": 0, "arch": "a", "status": "ok", "seconds": 1.0, "metrics": {"val_acc": 0.7}}
+    theirs = Tracker(tmp_path / "theirs", {"seed": 0}, [ok])
+    theirs.close({"status": "completed", "stop_reason": "trials"})
+    shutil.copytree(tmp_path / "theirs", tmp_path / "mine")
+    mine = Tracker(tmp_path / "mine", {"seed": 0}, [ok])
+    assert mine.parent != theirs.parent
+    assert mine.client.get_run(theirs.parent).info.status == "FINISHED"  # left as it was
+    assert len(mine.children()) == 1 and len(theirs.children()) == 1

@@ -28,10 +28,11 @@ import json
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.loggers import Logger, MLFlowLogger
 
 from nascli.core.errors import NascliError
 from nascli.core.files import write_json_atomic
@@ -87,16 +88,32 @@ def _client(uri: str):
 
 
 def _experiment(client, name: str, uri: str, run_dir: Path) -> str:
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
     artifacts = None
     if uri.startswith("sqlite:///") and Path(uri[len("sqlite:///") :]).parent == run_dir / "mlruns":
         artifacts = (run_dir / "mlruns" / "artifacts").as_uri()  # beside the embedded store
-    return client.create_experiment(name, artifact_location=artifacts)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        if artifacts is not None and found.artifact_location != artifacts:
+            raise NascliError(
+                f"{run_dir / 'mlruns'} was written for another folder (its artifacts go to "
+                f"{found.artifact_location}); delete it and {run_dir / MLFLOW} to track afresh"
+            )
+        return found.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifacts)
+    except Exception:  # another job of a sweep created it first
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+RUN_ID = re.compile(r"[0-9a-f]{32}")
+RUN_NAME = re.compile(r"trial_\d+")
 
 
 def _read_parent(run_dir: Path) -> dict[str, Any] | None:
+    """mlflow.json's ids, if they are ids (a damaged or foreign file: None, a new parent)."""
     path = run_dir / MLFLOW
     if not path.is_file():
         return None
@@ -104,9 +121,33 @@ def _read_parent(run_dir: Path) -> dict[str, Any] | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("parent_run_id"), str):
+    if not isinstance(data, dict):
         return None
-    return data
+    parent, experiment = data.get("parent_run_id"), data.get("experiment_id")
+    if not isinstance(parent, str) or not RUN_ID.fullmatch(parent):
+        return None
+    if not isinstance(experiment, str) or not experiment.isdigit():
+        return None
+    return {"parent_run_id": parent, "experiment_id": experiment, "uri": data.get("tracking_uri")}
+
+
+def _reusable(client, known: dict[str, Any] | None, uri: str, run_dir: Path) -> bool:
+    """Whether mlflow.json's parent is this run directory's, in this store: a copied or moved
+    run directory (or another store) gets a new parent rather than someone else's."""
+    if known is None or known.get("uri") != uri:
+        return False
+    try:
+        run = client.get_run(known["parent_run_id"])
+    except Exception:
+        return False
+    return run.info.experiment_id == known["experiment_id"] and run.data.tags.get(
+        "nascli.run_dir"
+    ) == str(run_dir)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0][:160] if text else ""
 
 
 def flat_params(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -141,38 +182,64 @@ class Tracker:
         tracking_uri_given: str | None = None,
         experiment_name: str = "nascli",
     ) -> None:
-        from mlflow.entities import Param
-
         self.run_dir = Path(run_dir).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.uri = resolve_uri(tracking_uri_given, self.run_dir)
-        self.client = _client(self.uri)
-        known = _read_parent(self.run_dir)
-        if known is not None:
-            self.experiment_id, self.parent = known["experiment_id"], known["parent_run_id"]
-            self.client.update_run(self.parent, status="RUNNING")
-        else:
-            self.experiment_id = _experiment(self.client, experiment_name, self.uri, self.run_dir)
-            run = self.client.create_run(
-                self.experiment_id,
-                run_name=self.run_dir.name,
-                tags={"nascli.run_dir": str(self.run_dir), "nascli.command": "search"},
-            )
-            self.parent = run.info.run_id
-            params = [Param(k, v) for k, v in flat_params(config).items()]
-            for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-                self.client.log_batch(self.parent, params=params[i : i + 100])
-            write_json_atomic(
-                self.run_dir / MLFLOW,
-                {"experiment_id": self.experiment_id, "parent_run_id": self.parent},
-            )
-        self.recorded = {  # children that a history record completed (they carry its status)
-            int(r.data.tags[TRIAL_TAG])
-            for r in self.children()
-            if STATUS_TAG in r.data.tags and TRIAL_TAG in r.data.tags
-        }
+        try:
+            self.client = _client(self.uri)
+            known = _read_parent(self.run_dir)
+            if _reusable(self.client, known, self.uri, self.run_dir):
+                assert known is not None
+                self.experiment_id, self.parent = known["experiment_id"], known["parent_run_id"]
+                self.client.update_run(self.parent, status="RUNNING")
+            else:
+                if known is not None:
+                    log.warning(
+                        "logger=mlflow: %s names a parent run that is not this run directory's "
+                        "in %s; starting a new parent run",
+                        self.run_dir / MLFLOW,
+                        self.uri,
+                    )
+                self._new_parent(config, experiment_name)
+            children = self.children()
+        except NascliError:
+            raise
+        except Exception as exc:
+            raise NascliError(
+                f"logger.tracking_uri={self.uri}: the MLflow store cannot be used "
+                f"({type(exc).__name__}: {_first_line(exc)}); check the URI, or use logger=csv"
+            ) from None
+        self.recorded = set()
+        for child in children:
+            tags = child.data.tags
+            if STATUS_TAG in tags and TRIAL_TAG in tags:  # a history record completed it
+                self.recorded.add(int(tags[TRIAL_TAG]))
+            elif TRIAL_TAG in tags:  # an attempt the stop cut short: nothing runs it now
+                self.client.delete_run(child.info.run_id)
         for record in history:  # a resumed search: whatever the parent lacks
             self.add(record)
+
+    def _new_parent(self, config: dict[str, Any], experiment_name: str) -> None:
+        from mlflow.entities import Param
+
+        self.experiment_id = _experiment(self.client, experiment_name, self.uri, self.run_dir)
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=self.run_dir.name,
+            tags={"nascli.run_dir": str(self.run_dir), "nascli.command": "search"},
+        )
+        self.parent = run.info.run_id
+        write_json_atomic(
+            self.run_dir / MLFLOW,
+            {
+                "experiment_id": self.experiment_id,
+                "parent_run_id": self.parent,
+                "tracking_uri": self.uri,
+            },
+        )
+        params = [Param(k, v) for k, v in flat_params(config).items()]
+        for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+            self.client.log_batch(self.parent, params=params[i : i + 100])
 
     def children(self, name: str | None = None) -> list[Any]:
         query = f"tags.mlflow.parentRunId = '{self.parent}'"
@@ -193,7 +260,7 @@ class Tracker:
                 "logger=mlflow: trial %s not tracked (%s: %s)",
                 trial,
                 type(exc).__name__,
-                str(exc).splitlines()[0][:160] if str(exc) else "",
+                _first_line(exc),
             )
             return
         self.recorded.add(trial)
@@ -213,7 +280,7 @@ class Tracker:
         if record.get("parent") is not None:
             params["parent_arch"] = record["parent"]
         existing = self.client.get_run(run_id).data.params
-        tags = {STATUS_TAG: record["status"]}
+        tags = {}
         if record.get("error"):
             tags["nascli.error"] = str(record["error"])[:PARAM_CHARS]
         if record.get("rung") is not None:
@@ -227,6 +294,8 @@ class Tracker:
             tags=[RunTag(k, v) for k, v in tags.items()],
         )
         self.client.set_terminated(run_id, "FINISHED" if record["status"] == "ok" else "FAILED")
+        # Last: the mark that a record completed this child (what a resume counts).
+        self.client.set_tag(run_id, STATUS_TAG, record["status"])
 
     def close(self, summary: dict[str, Any]) -> None:
         """The summary's figures and the run's files on the parent, which then ends FINISHED
@@ -245,15 +314,20 @@ class Tracker:
                     self.client.log_artifact(self.parent, str(self.run_dir / name))
             for png in sorted(self.run_dir.glob("*.png")):
                 self.client.log_artifact(self.parent, str(png), "plots")
-            status = {"completed": "FINISHED", "interrupted": "KILLED"}.get(
-                summary.get("status"), "FAILED"
-            )
             self.client.set_tag(self.parent, "nascli.stop_reason", str(summary.get("stop_reason")))
-            self.client.set_terminated(self.parent, status)
         except Exception as exc:  # the run directory holds all of it; say what was not tracked
             log.warning(
-                "logger=mlflow: the search's summary not tracked (%s: %s)", type(exc).__name__, exc
+                "logger=mlflow: the search's summary not tracked (%s: %s)",
+                type(exc).__name__,
+                _first_line(exc),
             )
+        status = {"completed": "FINISHED", "interrupted": "KILLED"}.get(
+            summary.get("status"), "FAILED"
+        )
+        try:
+            self.client.set_terminated(self.parent, status)
+        except Exception as exc:
+            log.warning("logger=mlflow: the parent run not ended (%s)", _first_line(exc))
 
     def _supernet_epochs(self) -> None:
         """A one-shot search's epochs.jsonl as the `supernet` child's curves (step = epoch),
@@ -302,9 +376,9 @@ class TrialLogger(MLFlowLogger):
     """Lightning's MLflow logger, logging into the child run of the parent named by the run
     directory's mlflow.json (a search's); without one (`nas train`), into a run of its own.
 
-    Built by the config (`logger=mlflow`) wherever a trial trains, worker processes included;
-    a leftover child of the same trial that no record completed (its attempt was interrupted)
-    is deleted, so that each trial has one child."""
+    Built by the config (`logger=mlflow`) wherever a trial trains, worker processes included.
+    Tracking never fails a trial: a store that cannot be reached or refuses a write is logged
+    once, and the trial goes on untracked (its history record is added when it is recorded)."""
 
     def __init__(
         self,
@@ -315,26 +389,70 @@ class TrialLogger(MLFlowLogger):
         version: str | None = None,
     ) -> None:
         check_available()
-        run_dir = Path(save_dir).resolve()
-        uri = resolve_uri(tracking_uri, run_dir)
-        client = _client(uri)
-        known = _read_parent(run_dir)
-        run_name = version or "run"
-        if known is not None:
-            experiment_id, parent = known["experiment_id"], known["parent_run_id"]
-            trial = int(run_name[len("trial_") :]) if run_name.startswith("trial_") else None
-            query = f"tags.mlflow.parentRunId = '{parent}' and attributes.run_name = '{run_name}'"
-            for old in client.search_runs([experiment_id], filter_string=query):
-                if STATUS_TAG not in old.data.tags:  # an attempt that no record completed
-                    client.delete_run(old.info.run_id)
-            run_id = child_run(client, experiment_id, parent, run_name, trial)
-        else:
-            experiment_id = _experiment(client, experiment_name, uri, run_dir)
-            full = f"{run_dir.name}/{name}/{run_name}" if name else f"{run_dir.name}/{run_name}"
-            run_id = client.create_run(
-                experiment_id, run_name=full, tags={"nascli.run_dir": str(run_dir)}
-            ).info.run_id
-        super().__init__(experiment_name=experiment_name, tracking_uri=uri, run_id=run_id)
+        self._off = False
+        try:
+            uri, run_id = _trial_run(Path(save_dir).resolve(), tracking_uri, experiment_name,
+                                     name, version)  # fmt: skip
+            super().__init__(experiment_name=experiment_name, tracking_uri=uri, run_id=run_id)
+        except Exception as exc:
+            Logger.__init__(self)
+            self._experiment_name, self._run_id, self._prefix = experiment_name, None, ""
+            self._untracked(exc)
+
+    def _untracked(self, exc: BaseException) -> None:
+        if not self._off:
+            log.warning("logger=mlflow: a trial not tracked (%s: %s)", type(exc).__name__,
+                        _first_line(exc))  # fmt: skip
+        self._off = True
+
+    @property
+    def name(self) -> str | None:
+        return self._experiment_name if self._off else super().name
+
+    @property
+    def version(self) -> str | None:
+        return None if self._off else super().version
+
+    @property
+    def save_dir(self) -> str | None:
+        return None if self._off else super().save_dir
+
+    def log_hyperparams(self, params: Any) -> None:
+        if not self._off:
+            try:
+                super().log_hyperparams(params)
+            except Exception as exc:
+                self._untracked(exc)
+
+    def log_metrics(self, metrics: Any, step: int | None = None) -> None:
+        if not self._off:
+            try:
+                super().log_metrics(metrics, step)
+            except Exception as exc:
+                self._untracked(exc)
+
+    def finalize(self, status: str = "success") -> None:
+        if not self._off:
+            try:
+                super().finalize(status)
+            except Exception as exc:
+                self._untracked(exc)
+
+
+def _trial_run(run_dir: Path, given: str | None, experiment_name: str, name, version):
+    """(tracking URI, run id) of the run a trial's logger logs into."""
+    uri = resolve_uri(given, run_dir)
+    client = _client(uri)
+    known = _read_parent(run_dir)
+    run_name = version or "run"
+    if known is not None:
+        experiment_id, parent = known["experiment_id"], known["parent_run_id"]
+        trial = int(run_name[len("trial_") :]) if RUN_NAME.fullmatch(run_name) else None
+        return uri, child_run(client, experiment_id, parent, run_name, trial)
+    experiment_id = _experiment(client, experiment_name, uri, run_dir)
+    full = f"{run_dir.name}/{name}/{run_name}" if name else f"{run_dir.name}/{run_name}"
+    run = client.create_run(experiment_id, run_name=full, tags={"nascli.run_dir": str(run_dir)})
+    return uri, run.info.run_id
 
 
 def open_tracker(cfg: Any, run_dir: str | Path, history: list[dict[str, Any]]) -> Tracker | None:

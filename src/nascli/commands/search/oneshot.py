@@ -369,6 +369,9 @@ def run_oneshot(cfg: DictConfig, run: RunDir, space_name: str) -> dict[str, Any]
         status, stop_reason = "interrupted", "interrupted"
         log.warning("interrupted; resume with: nas search resume=%s", run.path)
         raise StopRequested() from None
+    except BaseException:  # a bug: the summary (and a tracked parent) says it failed
+        status, stop_reason = "failed", "error"
+        raise
     finally:
         extra = {
             "warnings": warnings,

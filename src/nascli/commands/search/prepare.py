@@ -239,6 +239,8 @@ def build_search(
     if run.writes:
         search.tracker = open_tracker(cfg, run.path, history)
         if search.tracker is not None:
+            with open_dict(cfg.logger):  # workers and Ray actors log into the same store
+                cfg.logger.tracking_uri = search.tracker.uri
             say(f"tracked in MLflow: parent run {search.tracker.parent} at {search.tracker.uri}")
     return search
 
