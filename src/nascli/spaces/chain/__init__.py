@@ -71,7 +71,13 @@ class ChainSpace(Space):
             return None
         body, skip = (text[:-1], True) if text.endswith("s") else (text, False)
         kernel, sep, width = body.removeprefix("k").partition("w")
-        if not body.startswith("k") or not sep or not kernel.isdigit() or not width.isdigit():
+        if (
+            not body.startswith("k")
+            or not sep
+            or not (kernel + width).isascii()
+            or not kernel.isdigit()
+            or not width.isdigit()
+        ):
             raise ArchError(
                 f"chain arch: {where} '{text}' is neither 'id' nor k<kernel>w<width>[s]"
             )
