@@ -11,8 +11,10 @@ that its peak resident memory is its own. Variants:
   each conv op with its own ReLU; NCHW; every step computes every gradient.
 - nascli: what `nas search strategy=darts` runs (BilevelModule): `none` skipped, lean stages
   (nascli.nn.lean), channels-last, and each step leaves out the gradients it does not use.
-- nascli-nchw, nascli-plain, nascli-full: nascli without channels-last, without lean stages, or
-  computing every gradient, to show what each part is worth.
+- nascli-nchw, nascli-plain, nascli-full, nascli-aten: nascli without channels-last, without
+  lean stages, computing every gradient, or with ATen's convolution backward on every conv
+  (instead of nascli.nn.lean.conv_backward's even-grid and flipped-kernel paths), to show what
+  each part is worth.
 `--compile` runs each variant's supernet forward through torch.compile (the many small kernels
 of a supernet are what it fuses; the warm-up iteration pays the compilation). Prints median and
 spread per variant and, for each setting, the speed-up and the memory ratio of
@@ -34,7 +36,7 @@ import subprocess
 import sys
 import time
 
-VARIANTS = ("reference", "nascli", "nascli-nchw", "nascli-plain", "nascli-full")
+VARIANTS = ("reference", "nascli", "nascli-nchw", "nascli-plain", "nascli-full", "nascli-aten")
 
 
 def one_setting(
@@ -65,10 +67,20 @@ def one_setting(
             )
 
         supernet.MixedEdge._mix = every_op
+    if variant == "nascli-aten":
+        from nascli.nn import lean
+
+        def aten_backward(grad, x, weight, conv, need_input, need_weight):
+            return torch.ops.aten.convolution_backward(
+                grad, x, weight, None, conv.stride, conv.padding, conv.dilation, False, [0, 0],
+                conv.groups, [need_input, need_weight, False],
+            )[:2]  # fmt: skip
+
+        lean.conv_backward = aten_backward
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = DartsSpace(search_channels=channels, search_layers=layers).supernet((3, 32, 32), 10)
-    net.lean = variant in ("nascli", "nascli-nchw", "nascli-full")
+    net.lean = variant in ("nascli", "nascli-nchw", "nascli-full", "nascli-aten")
     layout = torch.channels_last if variant.startswith("nascli") else torch.contiguous_format
     if variant == "nascli-nchw":
         layout = torch.contiguous_format

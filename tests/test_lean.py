@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nascli.nn import supernet
-from nascli.nn.lean import stages_of
+from nascli.nn.lean import conv_backward, stages_of
 from nascli.oneshot import module as oneshot_module
 from nascli.oneshot.module import BilevelModule, no_grad_for
 from nascli.spaces.darts import DartsSpace
@@ -91,6 +91,47 @@ def test_pruned_steps_keep_less_than_full_ones():
         weight_step = _saved_bytes(net, x, y)
     assert arch_step < full and weight_step < full
     assert all(p.requires_grad for p in net.parameters())  # restored
+
+
+# (channels in, out, groups, kernel, stride, padding, dilation): the depthwise shapes that take
+# the even-grid and flipped-kernel paths, near misses that must not, and plain convolutions.
+CONVS = [
+    (4, 4, 4, 3, 2, 2, 2),  # dil_conv_3x3 on a reduction edge: the even grid
+    (4, 4, 4, 5, 2, 4, 2),  # dil_conv_5x5 on a reduction edge
+    (4, 4, 4, 3, 2, 1, 2),  # odd padding: reads odd rows too
+    (4, 4, 4, 3, 2, 1, 1),  # sep_conv on a reduction edge
+    (4, 4, 4, 3, 1, 1, 1),  # stride 1: the flipped kernel
+    (4, 4, 4, 5, 1, 4, 2),
+    (4, 4, 4, 3, 1, 0, 1),  # not "same": ATen's
+    (4, 4, 4, 2, 1, 1, 1),  # even kernel
+    (4, 8, 4, 3, 1, 1, 1),  # a channel multiplier: not depthwise
+    (4, 6, 1, 1, 1, 0, 1),  # pointwise
+    (4, 4, 2, 3, 2, 2, 2),  # grouped, not depthwise
+]
+
+
+@pytest.mark.parametrize("spec", CONVS)
+@pytest.mark.parametrize("size", [(7, 9), (8, 8)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_conv_backward_is_atens_on_every_path(spec, size, layout):
+    """The lean stages' convolution backward, whatever path it takes, gives autograd's
+    gradients of F.conv2d: on odd and even input sizes, in both layouts, asked for either."""
+    cin, cout, groups, k, stride, padding, dilation = spec
+    conv = nn.Conv2d(cin, cout, k, stride, padding, dilation, groups, bias=False).double()
+    torch.manual_seed(0)
+    x = torch.randn(3, cin, *size, dtype=torch.double).contiguous(memory_format=layout)
+    x.requires_grad_(True)
+    y = F.conv2d(x, conv.weight, None, stride, padding, dilation, groups)
+    g = torch.randn_like(y)
+    want_x, want_w = torch.autograd.grad(y, (x, conv.weight), g)
+    w = conv.weight.detach()
+    got_x, got_w = conv_backward(g, x.detach(), w, conv, True, True)
+    assert got_x.shape == x.shape and torch.allclose(got_x, want_x, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(got_w, want_w, rtol=1e-10, atol=1e-12)
+    only_x, none_w = conv_backward(g, x.detach(), w, conv, True, False)
+    none_x, only_w = conv_backward(g, x.detach(), w, conv, False, True)
+    assert none_w is None and none_x is None
+    assert torch.equal(only_x, got_x) and torch.equal(only_w, got_w)
 
 
 def test_stages_cover_the_darts_and_nb201_ops_and_nothing_else():

@@ -141,18 +141,8 @@ class _StageFunction(torch.autograd.Function):
             # The dtype the conv ran in: autocast's, or its input's (autograd casts the weight
             # gradient back to the weight's dtype).
             dtype = ctx.autocast_dtype if ctx.autocast else inputs[i].dtype
-            grad, grads_w[i], _ = aten.convolution_backward(
-                grad.to(dtype),
-                inputs[i].to(dtype),
-                w.to(dtype),
-                None,
-                conv.stride,
-                conv.padding,
-                conv.dilation,
-                False,
-                [0, 0],
-                conv.groups,
-                [need_in, need_w[i], False],
+            grad, grads_w[i] = conv_backward(
+                grad.to(dtype), inputs[i].to(dtype), w.to(dtype), conv, need_in, need_w[i]
             )
         if not need_x:
             return (None, None, *grads_w)
@@ -162,6 +152,67 @@ class _StageFunction(torch.autograd.Function):
         if stage.relu:
             grad = aten.threshold_backward(grad, x, 0.0)
         return (grad, None, *grads_w)
+
+
+def _depthwise(conv: nn.Conv2d) -> bool:
+    return conv.groups == conv.in_channels == conv.out_channels
+
+
+def conv_backward(
+    grad: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    conv: nn.Conv2d,
+    need_input: bool,
+    need_weight: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The input and weight gradients of `conv` (bias-free) at input `x`, as ATen's
+    convolution_backward computes them, but around two slow oneDNN paths on the CPU that a DARTS
+    supernet takes on every edge (measured at its shapes, 2 threads):
+    - a depthwise conv with stride 2 and dilation 2 (dil_conv on a reduction edge): its backward
+      is 10-28x slower than the same conv's on the input's even rows and columns, which are all
+      that it reads when its padding is even (every tap lands on 2 * (h + i - padding / 2));
+    - a stride-1 depthwise conv: its input gradient is the correlation of `grad` with the
+      flipped kernel, which oneDNN's forward kernel computes 1.4-12x faster (dilated ones most).
+    """
+    pair = nn.modules.utils._pair
+    stride, padding, dilation = pair(conv.stride), pair(conv.padding), pair(conv.dilation)
+    cpu_depthwise = x.device.type == "cpu" and _depthwise(conv)
+    if (
+        cpu_depthwise
+        and stride == (2, 2)
+        and dilation == (2, 2)
+        and not (padding[0] % 2 or padding[1] % 2)
+    ):
+        even = x[:, :, ::2, ::2].contiguous(memory_format=memory_format(x))
+        half = [padding[0] // 2, padding[1] // 2]
+        g_even, g_w, _ = aten.convolution_backward(
+            grad, even, weight, None, [1, 1], half, [1, 1], False, [0, 0], conv.groups,
+            [need_input, need_weight, False],
+        )  # fmt: skip
+        g_x = None
+        if need_input:
+            g_x = torch.zeros_like(x, memory_format=memory_format(x))
+            g_x[:, :, ::2, ::2] = g_even
+        return g_x, g_w
+    same = all(p == d * (k - 1) // 2 and d * (k - 1) % 2 == 0
+               for p, d, k in zip(padding, dilation, weight.shape[2:], strict=True))  # fmt: skip
+    if cpu_depthwise and stride == (1, 1) and same:
+        g_x = None
+        if need_input:
+            g_x = F.conv2d(grad, weight.flip([2, 3]), None, 1, padding, dilation, conv.groups)
+        g_w = None
+        if need_weight:
+            g_w = aten.convolution_backward(
+                grad, x, weight, None, [1, 1], list(padding), list(dilation), False, [0, 0],
+                conv.groups, [False, True, False],
+            )[1]  # fmt: skip
+        return g_x, g_w
+    g_x, g_w, _ = aten.convolution_backward(
+        grad, x, weight, None, list(stride), list(padding), list(dilation), False, [0, 0],
+        conv.groups, [need_input, need_weight, False],
+    )  # fmt: skip
+    return g_x, g_w
 
 
 def _bn_backward(
