@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nascli.nn import supernet
-from nascli.nn.lean import conv_backward, stages_of
+from nascli.nn.lean import _bn_backward, _bn_forward, conv_backward, stages_of
 from nascli.oneshot import module as oneshot_module
 from nascli.oneshot.module import BilevelModule, no_grad_for
 from nascli.spaces.darts import DartsSpace
@@ -132,6 +132,30 @@ def test_conv_backward_is_atens_on_every_path(spec, size, layout):
     none_x, only_w = conv_backward(g, x.detach(), w, conv, False, True)
     assert none_w is None and none_x is None
     assert torch.equal(only_x, got_x) and torch.equal(only_w, got_w)
+
+
+@pytest.mark.parametrize("channels", [2, 4, 8, 12, 16, 24])
+@pytest.mark.parametrize("shape", [(4, 8, 8), (3, 5, 7)])  # 256 pixels; 105, prime to most k
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_batch_norm_passes_are_nn_batch_norms(channels, shape, layout):
+    """The stages' batch-norm forward and backward (rows of several pixels for channels-last
+    tensors of few channels) give nn.BatchNorm2d's output, gradient and running statistics."""
+    n, h, w = shape
+    torch.manual_seed(0)
+    x = torch.randn(n, channels, h, w, dtype=torch.double).contiguous(memory_format=layout)
+    x = (3 * x + 1).requires_grad_(True)
+    plain = nn.BatchNorm2d(channels, affine=False, momentum=0.3).double()
+    mine = copy.deepcopy(plain)
+    for _ in range(2):  # a second step starts from updated statistics
+        want = plain(x)
+        got, invstd = _bn_forward(x.detach(), mine)
+    g = torch.randn_like(want)
+    (want_grad,) = torch.autograd.grad(want, x, g)
+    assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
+    grad = _bn_backward(g.contiguous(memory_format=layout), got, invstd, mine.eps)
+    assert torch.allclose(grad, want_grad, rtol=1e-9, atol=1e-11)
+    for a, b in zip(mine.buffers(), plain.buffers(), strict=True):
+        assert torch.allclose(a.double(), b.double(), rtol=1e-12, atol=1e-14)
 
 
 def test_stages_cover_the_darts_and_nb201_ops_and_nothing_else():
