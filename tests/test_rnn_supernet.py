@@ -103,6 +103,14 @@ def test_streams_keep_their_own_state_and_a_look_ahead_leaves_it(tmp_path):
 
 
 SMALL = ["space=rnn_cell", "dataset=reber", "dataset.strings=[300,60,60]", "logger=none"]
+FLOOR = 1.4524  # the grammar's perplexity floor: no model scores below it
+# Twice a uniform guess over the grammar's 8 tokens: two epochs on 300 strings score about 8.5
+# (measured), a supernet that diverged or never trained far more.
+CEILING = 16.0
+
+
+def plausible(ppl: float) -> bool:
+    return FLOOR < ppl < CEILING
 
 
 @pytest.mark.slow
@@ -119,19 +127,19 @@ def test_darts_searches_a_recurrent_cell_that_nas_train_retrains(tmp_path):
     run = tmp_path / "s"
     epochs = [json.loads(line) for line in (run / "epochs.jsonl").open()]
     assert [e["epoch"] for e in epochs] == [0, 1]
-    assert all(e["val_ppl"] > 1.4524 and e["train_ppl"] > 1.4524 for e in epochs)
+    assert all(plausible(e["val_ppl"]) and plausible(e["train_ppl"]) for e in epochs)
     assert all(len(e["alphas"]["recurrent"]) == 36 for e in epochs)
     best = json.loads((run / "best.json").read_text())
     assert best["arch"] == epochs[-1]["arch"] and parse_genotype(best["arch"]).steps == 8
     assert best["metrics"]["supernet_val_ppl"] == epochs[-1]["val_ppl"]
-    assert 1.4524 < best["metrics"]["val_ppl"] < 1e6 and "val_acc" not in best["metrics"]
+    assert plausible(best["metrics"]["val_ppl"]) and "val_acc" not in best["metrics"]
     train = run_nas(
         "train", "dataset=reber", "dataset.strings=[300,60,60]", f"arch={run}",
         "recipe.epochs=1", "logger=none", "hydra.run.dir=t", cwd=tmp_path,
     )  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
     retrained = json.loads((tmp_path / "t" / "best.json").read_text())
-    assert retrained["arch"] == best["arch"] and retrained["metrics"]["test_ppl"] > 1.4524
+    assert retrained["arch"] == best["arch"] and plausible(retrained["metrics"]["test_ppl"])
 
 
 @pytest.mark.slow
@@ -142,10 +150,10 @@ def test_enas_searches_a_recurrent_cell(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     epochs = [json.loads(line) for line in (tmp_path / "s" / "epochs.jsonl").open()]
-    assert len(epochs) == 2 and all(e["val_ppl"] > 1.4524 for e in epochs)
+    assert len(epochs) == 2 and all(plausible(e["val_ppl"]) for e in epochs)
     assert len(epochs[-1]["controller_probabilities"]) == 16  # per node: its op, its input
     best = json.loads((tmp_path / "s" / "best.json").read_text())
-    assert parse_genotype(best["arch"]).steps == 8 and best["metrics"]["val_ppl"] > 1.4524
+    assert parse_genotype(best["arch"]).steps == 8 and plausible(best["metrics"]["val_ppl"])
 
 
 @pytest.mark.parametrize(
