@@ -134,7 +134,7 @@ def test_conv_backward_is_atens_on_every_path(spec, size, layout):
     assert torch.equal(only_x, got_x) and torch.equal(only_w, got_w)
 
 
-@pytest.mark.parametrize("channels", [2, 4, 8, 12, 16, 24])
+@pytest.mark.parametrize("channels", [2, 4, 8, 12, 16, 24, 36])
 @pytest.mark.parametrize("shape", [(4, 8, 8), (3, 5, 7)])  # 256 pixels; 105, prime to most k
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_batch_norm_passes_are_nn_batch_norms(channels, shape, layout):

@@ -168,7 +168,7 @@ def conv_backward(
     convolution_backward computes them, but around two slow oneDNN paths on the CPU that a DARTS
     supernet takes on every edge (measured at its shapes, 2 threads):
     - a depthwise conv with stride 2 and dilation 2 (dil_conv on a reduction edge): its backward
-      is 10-28x slower than the same conv's on the input's even rows and columns, which are all
+      is 13-28x slower than the same conv's on the input's even rows and columns, which are all
       that it reads when its padding is even (every tap lands on 2 * (h + i - padding / 2));
     - a stride-1 depthwise conv: its input gradient is the correlation of `grad` with the
       flipped kernel, which oneDNN's forward kernel computes 1.4-12x faster (dilated ones most).
@@ -214,18 +214,19 @@ def conv_backward(
 
 
 def _rows(t: torch.Tensor, any_float: bool = False) -> int | None:
-    """For a channels-last CPU float tensor whose channel count is not a multiple of 16: how
-    many pixels k to lay side by side so that its per-channel arithmetic runs on rows of k * C
-    >= 64 values (`_wide`); None for any other tensor. ATen's kernels are slow on such
-    tensors, their innermost run being C values: its channels-last batch-norm (forward 1.3x,
-    backward 4-10x at 4 to 24 channels; at 16, 32 and 64 channels it is the faster one) and
-    any per-channel broadcast (4-8x at 4 to 12 channels). Only fp32 and fp64 unless
-    `any_float` (a forward in bf16 keeps ATen's fp32 accumulation)."""
+    """For a channels-last CPU float tensor of at most 24 channels, not 16: how many pixels k
+    to lay side by side so that its per-channel arithmetic runs on rows of k * C >= 64 values
+    (`_wide`); None for any other tensor. ATen's kernels are slow on such tensors, their
+    innermost run being C values (2 threads, this noisy VM): its channels-last batch-norm
+    forward 6-7x at 2 and 4 channels (about even at 8), and per-channel broadcasts 4-8x at 4 to
+    12 channels. Above 24 channels the rows are too few pixels wide to pay. Only fp32 and fp64
+    unless `any_float` (a forward in bf16 keeps ATen's fp32 accumulation)."""
     c = t.shape[1]
     if (
         t.device.type != "cpu"
         or not (t.dtype in (torch.float32, torch.float64) or any_float and t.is_floating_point())
         or c % 16 == 0
+        or c > 24
         or memory_format(t) != torch.channels_last
     ):
         return None
@@ -284,6 +285,13 @@ def _bn_backward(
         out = torch.addcmul(g - mean_g, wide, mean_gy, value=-1.0).mul_(invstd.repeat(k))
         return _narrow(out, y)
     scale = invstd.view(1, -1, 1, 1)
+    if y.device.type == "cpu" and y.shape[1] % 16 and memory_format(y) == torch.channels_last:
+        # ATen's channels-last CPU kernel is 4-10x slower than these three passes when the
+        # channel count is not a multiple of 16 (at 16, 32 and 64 it is the faster one).
+        m = y.numel() // y.shape[1]
+        mean_g = grad_y.sum((0, 2, 3)).view(1, -1, 1, 1) / m
+        mean_gy = (grad_y * y).sum((0, 2, 3)).view(1, -1, 1, 1) / m
+        return torch.addcmul(grad_y - mean_g, y, mean_gy, value=-1.0).mul_(scale)
     ones, zeros = torch.ones_like(invstd), torch.zeros_like(invstd)
     # The native backward of a batch-norm with mean 0 and invstd 1 applied to y, scaled.
     grad = aten.native_batch_norm_backward(
