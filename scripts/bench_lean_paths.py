@@ -1,0 +1,87 @@
+"""What the lean stages' CPU paths are worth, interleaved in one process.
+
+    .venv/bin/python scripts/bench_lean_paths.py [--setting 8,5,32] [--rounds 7] [--threads 2]
+
+One first-order DARTS iteration of the lean supernet (as `make bench-supernet`'s `nascli`
+variant) is timed again and again, the variants taking turns, so that this machine's drift
+falls on all of them alike (separate processes, as bench-supernet runs, differ by more than
+these levers are worth):
+- lean: what `nas search strategy=darts` runs;
+- aten-conv: ATen's convolution_backward for every conv (no even-grid or flipped-kernel path);
+- no-rows: batch-norms on ATen's channels-last kernels (no rows of several pixels).
+Prints each variant's median and the speed-up of `lean` over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setting", default="8,5,32", help="channels,cells,batch")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    import torch
+    import torch.nn.functional as F
+
+    from nascli.nn import lean
+    from nascli.spaces.darts import DartsSpace
+
+    channels, cells, batch = (int(v) for v in args.setting.split(","))
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    net = DartsSpace(search_channels=channels, search_layers=cells).supernet((3, 32, 32), 10)
+    net = net.to(memory_format=torch.channels_last)
+    weights, alphas = net.weight_parameters(), net.arch_parameters()
+    w_opt = torch.optim.SGD(weights, lr=0.025, momentum=0.9, weight_decay=3e-4)
+    a_opt = torch.optim.Adam(alphas, lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+    x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+
+    def iteration() -> float:
+        start = time.perf_counter()
+        a_opt.zero_grad(set_to_none=True)
+        with lean.no_grad_for(weights):
+            F.cross_entropy(net(x), y).backward()
+        a_opt.step()
+        w_opt.zero_grad(set_to_none=True)
+        with lean.no_grad_for(alphas):
+            F.cross_entropy(net(x), y).backward()
+        w_opt.step()
+        return time.perf_counter() - start
+
+    def aten_backward(grad, x, weight, conv, need_input, need_weight):
+        return torch.ops.aten.convolution_backward(
+            grad, x, weight, None, conv.stride, conv.padding, conv.dilation, False, [0, 0],
+            conv.groups, [need_input, need_weight, False],
+        )[:2]  # fmt: skip
+
+    own = {"conv_backward": lean.conv_backward, "_rows": lean._rows}
+    variants = {
+        "lean": {},
+        "aten-conv": {"conv_backward": aten_backward},
+        "no-rows": {"_rows": lambda t, any_float=False: None},
+    }
+    iteration()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, patch in variants.items():
+            for attr, value in {**own, **patch}.items():
+                setattr(lean, attr, value)
+            times[name].append(iteration())
+    for attr, value in own.items():
+        setattr(lean, attr, value)
+    medians = {name: statistics.median(ts) for name, ts in times.items()}
+    print(f"C={channels} cells={cells} batch={batch}, {args.rounds} rounds, {args.threads} threads")
+    for name, median in medians.items():
+        spread = f"{min(times[name]):.3f}-{max(times[name]):.3f}"
+        gain = "" if name == "lean" else f"; lean is {median / medians['lean']:.2f}x faster"
+        print(f"  {name:<10} median {median:.3f} s ({spread}){gain}")
+
+
+if __name__ == "__main__":
+    main()
