@@ -78,6 +78,9 @@ def test_trained_trials_log_their_epochs_into_their_child_run(tmp_path):
 def test_failed_trials_an_interrupted_attempt_and_the_tracking_uri(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # honoured over the run directory's store
+    started_in = tmp_path / "cwd"
+    started_in.mkdir()
+    monkeypatch.chdir(started_in)  # MLflow's own default would put artifacts in ./mlruns here
     run = tmp_path / "run"
     ok = {"trial": 0, "arch": "a", "status": "ok", "seconds": 1.5, "metrics": {"val_acc": 0.7}}
     bad = {"trial": 1, "arch": "b", "status": "failed", "error": "boom", "metrics": {}}
@@ -94,8 +97,10 @@ def test_failed_trials_an_interrupted_attempt_and_the_tracking_uri(tmp_path, mon
     (run / "epochs.jsonl").write_text("".join(json.dumps(e) + "\n" for e in epochs))
     tracker.close({"status": "interrupted", "stop_reason": "interrupted"})
     tracker.close({"status": "completed", "stop_reason": "trials", "trials": 2, "best": ok})
-    assert not (run / "mlruns").exists()
+    assert not (run / "mlruns").exists() and not any(started_in.iterdir())
     client, children, parent = _runs(uri)
+    assert parent.info.artifact_uri.startswith((tmp_path / "artifacts").as_uri())
+    assert (tmp_path / "artifacts").is_dir()
     supernet = next(c for c in children if c.info.run_name == "supernet")
     curve = client.get_metric_history(supernet.info.run_id, "train_loss")
     assert sorted((m.step, m.value) for m in curve) == [(0, 2.0), (1, 1.0)]

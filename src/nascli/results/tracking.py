@@ -88,12 +88,16 @@ def _client(uri: str):
 
 
 def _experiment(client, name: str, uri: str, run_dir: Path) -> str:
-    artifacts = None
-    if uri.startswith("sqlite:///") and Path(uri[len("sqlite:///") :]).parent == run_dir / "mlruns":
-        artifacts = (run_dir / "mlruns" / "artifacts").as_uri()  # beside the embedded store
+    # A SQLite store's new experiments keep their artifacts beside the database (MLflow's own
+    # default is ./mlruns under whatever folder the search was started from).
+    artifacts = embedded = None
+    if uri.startswith("sqlite:///"):
+        database = Path(uri[len("sqlite:///") :])
+        artifacts = (database.parent / "artifacts").as_uri()
+        embedded = database.parent == run_dir / "mlruns"
     found = client.get_experiment_by_name(name)
     if found is not None:
-        if artifacts is not None and found.artifact_location != artifacts:
+        if embedded and found.artifact_location != artifacts:
             raise NascliError(
                 f"{run_dir / 'mlruns'} was written for another folder (its artifacts go to "
                 f"{found.artifact_location}); delete it and {run_dir / MLFLOW} to track afresh"
