@@ -54,16 +54,10 @@ def main() -> None:
         w_opt.step()
         return time.perf_counter() - start
 
-    def aten_backward(grad, x, weight, conv, need_input, need_weight):
-        return torch.ops.aten.convolution_backward(
-            grad, x, weight, None, conv.stride, conv.padding, conv.dilation, False, [0, 0],
-            conv.groups, [need_input, need_weight, False],
-        )[:2]  # fmt: skip
-
     own = {"conv_backward": lean.conv_backward, "_rows": lean._rows}
     variants = {
         "lean": {},
-        "aten-conv": {"conv_backward": aten_backward},
+        "aten-conv": {"conv_backward": lean.aten_conv_backward},
         "no-rows": {"_rows": lambda t, any_float=False: None},
     }
     iteration()  # warm-up

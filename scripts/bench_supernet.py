@@ -70,13 +70,7 @@ def one_setting(
     if variant == "nascli-aten":
         from nascli.nn import lean
 
-        def aten_backward(grad, x, weight, conv, need_input, need_weight):
-            return torch.ops.aten.convolution_backward(
-                grad, x, weight, None, conv.stride, conv.padding, conv.dilation, False, [0, 0],
-                conv.groups, [need_input, need_weight, False],
-            )[:2]  # fmt: skip
-
-        lean.conv_backward = aten_backward
+        lean.conv_backward = lean.aten_conv_backward
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = DartsSpace(search_channels=channels, search_layers=layers).supernet((3, 32, 32), 10)

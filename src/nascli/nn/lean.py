@@ -206,9 +206,21 @@ def conv_backward(
                 conv.groups, [False, True, False],
             )[1]  # fmt: skip
         return g_x, g_w
+    return aten_conv_backward(grad, x, weight, conv, need_input, need_weight)
+
+
+def aten_conv_backward(
+    grad: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    conv: nn.Conv2d,
+    need_input: bool,
+    need_weight: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """`conv_backward` as ATen computes it, on every path (the benchmarks' baseline)."""
     g_x, g_w, _ = aten.convolution_backward(
-        grad, x, weight, None, list(stride), list(padding), list(dilation), False, [0, 0],
-        conv.groups, [need_input, need_weight, False],
+        grad, x, weight, None, list(conv.stride), list(conv.padding), list(conv.dilation),
+        False, [0, 0], conv.groups, [need_input, need_weight, False],
     )  # fmt: skip
     return g_x, g_w
 
