@@ -8,7 +8,9 @@ falls on all of them alike (separate processes, as bench-supernet runs, differ b
 these levers are worth):
 - lean: what `nas search strategy=darts` runs;
 - aten-conv: ATen's convolution_backward for every conv (no even-grid or flipped-kernel path);
-- no-rows: batch-norms on ATen's channels-last kernels (no rows of several pixels).
+- no-rows: batch-norms on ATen's channels-last kernels (no rows of several pixels);
+- aten-pool: stride-1 pools on ATen's kernels (no flat-row window passes);
+- no-subgrids: dilated depthwise weight gradients on ATen's dilated kernel (no sub-grids).
 Prints each variant's median and the speed-up of `lean` over it.
 """
 
@@ -54,11 +56,18 @@ def main() -> None:
         w_opt.step()
         return time.perf_counter() - start
 
-    own = {"conv_backward": lean.conv_backward, "_rows": lean._rows}
+    own = {
+        "conv_backward": lean.conv_backward,
+        "_rows": lean._rows,
+        "_flat_window": lean._flat_window,
+        "_subgrids_apply": lean._subgrids_apply,
+    }
     variants = {
         "lean": {},
         "aten-conv": {"conv_backward": lean.aten_conv_backward},
         "no-rows": {"_rows": lambda t, any_float=False: None},
+        "aten-pool": {"_flat_window": lambda x, pool: None},
+        "no-subgrids": {"_subgrids_apply": lambda x, padding, dilation: False},
     }
     iteration()  # warm-up
     times: dict[str, list[float]] = {name: [] for name in variants}

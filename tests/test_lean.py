@@ -12,7 +12,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from nascli.nn import supernet
-from nascli.nn.lean import _bn_backward, _bn_forward, conv_backward, stages_of
+from nascli.nn.lean import (
+    _bn_backward,
+    _bn_forward,
+    _pool,
+    _pool_backward,
+    conv_backward,
+    memory_format,
+    stages_of,
+)
 from nascli.oneshot import module as oneshot_module
 from nascli.oneshot.module import BilevelModule, no_grad_for
 from nascli.spaces.darts import DartsSpace
@@ -101,7 +109,9 @@ CONVS = [
     (4, 4, 4, 3, 2, 1, 2),  # odd padding: reads odd rows too
     (4, 4, 4, 3, 2, 1, 1),  # sep_conv on a reduction edge
     (4, 4, 4, 3, 1, 1, 1),  # stride 1: the flipped kernel
-    (4, 4, 4, 5, 1, 4, 2),
+    (4, 4, 4, 5, 1, 4, 2),  # dilated, stride 1: the four sub-grids for the weight gradient
+    (4, 4, 4, 3, 1, 2, 2),
+    (4, 4, 4, 4, 1, 3, 2),  # dilated with odd padding: no sub-grids
     (4, 4, 4, 3, 1, 0, 1),  # not "same": ATen's
     (4, 4, 4, 2, 1, 1, 1),  # even kernel
     (4, 8, 4, 3, 1, 1, 1),  # a channel multiplier: not depthwise
@@ -128,10 +138,47 @@ def test_conv_backward_is_atens_on_every_path(spec, size, layout):
     got_x, got_w = conv_backward(g, x.detach(), w, conv, True, True)
     assert got_x.shape == x.shape and torch.allclose(got_x, want_x, rtol=1e-10, atol=1e-12)
     assert torch.allclose(got_w, want_w, rtol=1e-10, atol=1e-12)
-    only_x, none_w = conv_backward(g, x.detach(), w, conv, True, False)
+    # The input gradient alone reads only x's shape: an architecture step passes no values.
+    unset = torch.full_like(x.detach(), float("nan"))
+    only_x, none_w = conv_backward(g, unset, w, conv, True, False)
     none_x, only_w = conv_backward(g, x.detach(), w, conv, False, True)
     assert none_w is None and none_x is None
     assert torch.equal(only_x, got_x) and torch.equal(only_w, got_w)
+
+
+POOLS = [
+    nn.MaxPool2d(3, 1, 1),  # the search pools: the flat-row path
+    nn.AvgPool2d(3, 1, 1, count_include_pad=False),
+    nn.AvgPool2d(3, 1, 1),
+    nn.MaxPool2d(5, 1, 2),
+    nn.AvgPool2d((3, 5), 1, (1, 2), count_include_pad=False),
+    nn.MaxPool2d(3, 2, 1),  # reduction edges: ATen's
+    nn.AvgPool2d(3, 2, 1, count_include_pad=False),
+    nn.MaxPool2d(3, 1, 1, dilation=2),
+    nn.AvgPool2d(3, 1, 1, divisor_override=4),
+]
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=repr)
+@pytest.mark.parametrize("size", [(16, 16), (17, 19), (5, 7)])  # average pools: flat from 256
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_stage_pools_are_torch_pools(pool, size, layout):
+    """The stages' pooling forward and backward, on whichever path, give torch's pool's output
+    and gradient, ties in a max pool's window included (the first maximum takes the gradient)."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, *size, dtype=torch.double)
+    x[0, :, :4, :4] = 0.5  # ties
+    x = x.contiguous(memory_format=layout).requires_grad_(True)
+    want = pool(x)
+    g = torch.randn_like(want)
+    (want_grad,) = torch.autograd.grad(want, x, g)
+    got = _pool(x.detach(), pool)
+    assert torch.allclose(got, want, rtol=1e-12, atol=1e-14)
+    if isinstance(pool, nn.MaxPool2d):
+        assert torch.equal(got, want)
+    grad = _pool_backward(g.contiguous(memory_format=layout), x.detach(), pool)
+    assert torch.allclose(grad, want_grad, rtol=1e-12, atol=1e-14)
+    assert memory_format(grad) == layout == memory_format(got)
 
 
 @pytest.mark.parametrize("channels", [2, 4, 8, 12, 16, 24, 36])
