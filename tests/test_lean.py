@@ -88,6 +88,16 @@ def test_lean_stages_keep_less_than_half_for_backward():
     assert lean < 0.5 * plain, (lean, plain)
 
 
+def test_a_shared_relu_keeps_nothing_more(monkeypatch):
+    """An edge's ReLU stages share one ReLU, which keeps the input the edge keeps anyway."""
+    torch.manual_seed(0)
+    net = DartsSpace(search_channels=8, search_layers=3).supernet((3, 16, 16), 10)
+    x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,))
+    shared = _saved_bytes(net, x, y)
+    monkeypatch.setattr(supernet, "shared_relu", lambda x: None)  # a ReLU in every stage
+    assert shared <= _saved_bytes(net, x, y)
+
+
 def test_pruned_steps_keep_less_than_full_ones():
     torch.manual_seed(0)
     net = DartsSpace(search_channels=8, search_layers=3).supernet((3, 16, 16), 10)

@@ -204,8 +204,14 @@ def _flat_pool(x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
 
 class _StageFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, stage: Stage, *weights: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        h = F.relu(x) if stage.relu else x
+    def forward(  # type: ignore[override]
+        ctx, h: torch.Tensor, stage: Stage, before_relu: torch.Tensor | None, *weights: torch.Tensor
+    ) -> torch.Tensor:
+        """`h` is the stage's input; for a ReLU stage whose ReLU ran already (shared by the
+        edge's ops), `h` is its output and `before_relu` its input, which is kept instead."""
+        x = h if before_relu is None else before_relu
+        ctx.relu_done = before_relu is not None
+        h = F.relu(h) if stage.relu and before_relu is None else h
         if stage.pool is not None:
             h = _pool(h, stage.pool)
         for conv, w in zip(stage.convs, weights, strict=True):
@@ -225,7 +231,7 @@ class _StageFunction(torch.autograd.Function):
     def backward(ctx, grad_y: torch.Tensor):  # type: ignore[override]
         x, y, invstd, *weights = ctx.saved_tensors
         stage: Stage = ctx.stage
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[2:]
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[3:]
         # The batch-norm gradient, from its output (its input was not kept).
         grad_y = grad_y.contiguous(memory_format=memory_format(y)).to(y.dtype)
         grad = _bn_backward(grad_y, y, invstd, stage.bn.eps)
@@ -248,7 +254,7 @@ class _StageFunction(torch.autograd.Function):
             conv, w = stage.convs[i], weights[i]
             need_in = need_x or any(need_w[:i])
             if not (need_in or need_w[i]):
-                return (None, None, *grads_w)
+                return (None, None, None, *grads_w)
             # The dtype the conv ran in: autocast's, or its input's (autograd casts the weight
             # gradient back to the weight's dtype).
             dtype = ctx.autocast_dtype if ctx.autocast else inputs[i].dtype
@@ -256,13 +262,13 @@ class _StageFunction(torch.autograd.Function):
                 grad.to(dtype), inputs[i].to(dtype), w.to(dtype), conv, need_in, need_w[i]
             )
         if not need_x:
-            return (None, None, *grads_w)
+            return (None, None, None, *grads_w)
         grad = grad.to(r.dtype)
         if stage.pool is not None:
             grad = _pool_backward(grad, r, stage.pool)
-        if stage.relu:
+        if stage.relu and not ctx.relu_done:
             grad = aten.threshold_backward(grad, x, 0.0)
-        return (grad, None, *grads_w)
+        return (grad, None, None, *grads_w)
 
 
 def _unset_output(h: torch.Tensor, conv: nn.Conv2d, dtype: torch.dtype) -> torch.Tensor:
@@ -536,9 +542,38 @@ def stages_of(op: nn.Module, relu_first: bool) -> list[Stage] | None:
     return stages if stages and not convs and not relu else None
 
 
-def run_stages(stages: Sequence[Stage], x: torch.Tensor) -> torch.Tensor:
-    for stage in stages:
-        x = _StageFunction.apply(x, stage, *(c.weight for c in stage.convs))
+class _ReLU(torch.autograd.Function):
+    """A ReLU that keeps its input for backward, not its output: an edge's ops share one ReLU
+    of the edge's input, which the edge keeps anyway, so the output is not kept at all."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return F.relu(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return aten.threshold_backward(grad, x, 0.0)
+
+
+def shared_relu(x: torch.Tensor) -> torch.Tensor:
+    """ReLU(x) for several ReLU stages of one input (`run_stages`'s `relu_of_x`): one ReLU and
+    one ReLU gradient instead of one per stage, and nothing more kept."""
+    return _ReLU.apply(x)
+
+
+def run_stages(
+    stages: Sequence[Stage], x: torch.Tensor, relu_of_x: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Run `stages` on `x`; `relu_of_x`, from `shared_relu(x)`, stands for a leading ReLU."""
+    for i, stage in enumerate(stages):
+        weights = (c.weight for c in stage.convs)
+        if i == 0 and stage.relu and relu_of_x is not None:
+            x = _StageFunction.apply(relu_of_x, stage, x, *weights)
+        else:
+            x = _StageFunction.apply(x, stage, None, *weights)
     return x
 
 

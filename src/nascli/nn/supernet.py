@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from nascli.nn.lean import memory_format, run_stages, stages_of
+from nascli.nn.lean import memory_format, run_stages, shared_relu, stages_of
 
 METHODS = ("softmax", "gumbel", "path")
 
@@ -107,10 +107,13 @@ class MixedEdge(nn.Module):
         staged = [lean and self.stages[i] is not None for i in run]
         needs_relu = any(self.relu_first[i] and not s for i, s in zip(run, staged, strict=True))
         relu = F.relu(x) if needs_relu else None
+        # The ReLU stages of one input share one ReLU (and its gradient).
+        relu_stages = sum(s and self.stages[i][0].relu for i, s in zip(run, staged, strict=True))
+        shared = shared_relu(x) if relu_stages > 1 else None
         total = None
         for i, as_stages in zip(run, staged, strict=True):
             if as_stages:
-                out = run_stages(self.stages[i], x)
+                out = run_stages(self.stages[i], x, shared)
             else:
                 out = self.ops[i](relu if self.relu_first[i] else x)
             if weights is not None:
