@@ -456,26 +456,26 @@ def _bn_backward(
     """The gradient of a training-mode batch-norm (affine=False) in terms of its output
     y = (h - mean) * invstd: invstd * (g - mean(g) - y * mean(g * y)), per channel."""
     k = _rows(y, any_float=True)
-    if k is not None:  # three passes over rows of k pixels (see _rows)
+    if k is not None:  # passes over rows of k pixels (see _rows)
         g, wide, m = _wide(grad_y, k), _wide(y, k), y.numel() // y.shape[1]
-        mean_g = (_channel_sum(g, k) / m).repeat(k)
-        mean_gy = (_channel_sum(g * wide, k) / m).repeat(k)
-        out = torch.addcmul(g - mean_g, wide, mean_gy, value=-1.0).mul_(invstd.repeat(k))
-        return _narrow(out, y)
-    scale = invstd.view(1, -1, 1, 1)
+        mean_g, mean_gy = _channel_sum(g, k) / m, _channel_sum(g * wide, k) / m
+        # invstd * g - invstd * mean(g), then less invstd * mean(g * y) * y: two passes.
+        out = torch.addcmul((-mean_g * invstd).repeat(k), g, invstd.repeat(k))
+        return _narrow(out.addcmul_(wide, (mean_gy * invstd).repeat(k), value=-1.0), y)
     if y.device.type == "cpu" and y.shape[1] % 16 and memory_format(y) == torch.channels_last:
-        # ATen's channels-last CPU kernel is 4-10x slower than these three passes when the
-        # channel count is not a multiple of 16 (at 16, 32 and 64 it is the faster one).
-        m = y.numel() // y.shape[1]
+        # ATen's channels-last CPU kernel is 4-10x slower than these passes when the channel
+        # count is not a multiple of 16 (at 16, 32 and 64 it is the faster one).
+        m, scale = y.numel() // y.shape[1], invstd.view(1, -1, 1, 1)
         mean_g = grad_y.sum((0, 2, 3)).view(1, -1, 1, 1) / m
         mean_gy = (grad_y * y).sum((0, 2, 3)).view(1, -1, 1, 1) / m
-        return torch.addcmul(grad_y - mean_g, y, mean_gy, value=-1.0).mul_(scale)
+        out = torch.addcmul(-mean_g * scale, grad_y, scale)
+        return out.addcmul_(y, mean_gy * scale, value=-1.0)
     ones, zeros = torch.ones_like(invstd), torch.zeros_like(invstd)
-    # The native backward of a batch-norm with mean 0 and invstd 1 applied to y, scaled.
-    grad = aten.native_batch_norm_backward(
-        grad_y, y, None, None, None, zeros, ones, True, eps, [True, False, False]
+    # The native backward of a batch-norm with mean 0 and invstd 1 applied to y, with invstd
+    # as its affine weight: the scaling comes in the same pass.
+    return aten.native_batch_norm_backward(
+        grad_y, y, invstd, None, None, zeros, ones, True, eps, [True, False, False]
     )[0]
-    return grad * scale
 
 
 def memory_format(t: torch.Tensor) -> torch.memory_format:
