@@ -20,6 +20,7 @@ from nascli.nn.lean import (
     conv_backward,
     memory_format,
     stages_of,
+    weighted_sum,
 )
 from nascli.oneshot import module as oneshot_module
 from nascli.oneshot.module import BilevelModule, no_grad_for
@@ -96,6 +97,33 @@ def test_a_shared_relu_keeps_nothing_more(monkeypatch):
     shared = _saved_bytes(net, x, y)
     monkeypatch.setattr(supernet, "shared_relu", lambda x: None)  # a ReLU in every stage
     assert shared <= _saved_bytes(net, x, y)
+
+
+@pytest.mark.parametrize("layouts", [("cl", "cl"), ("nchw", "nchw"), ("cl", "nchw")])
+def test_a_weighted_sum_is_autograds(layouts):
+    """A mixed edge's weighted sum: autograd's values and gradients, whatever the layouts
+    (a dot of memory where they match); without weight gradients it keeps no op output."""
+    torch.manual_seed(0)
+    fmt = {"cl": torch.channels_last, "nchw": torch.contiguous_format}
+    outs = [
+        torch.randn(2, 3, 4, 5, dtype=torch.double).contiguous(memory_format=fmt[f])
+        for f in (*layouts, layouts[0])
+    ]
+    outs = [o.requires_grad_(True) for o in outs]
+    weights = torch.randn(5, dtype=torch.double, requires_grad=True)
+    index = [4, 0, 2]
+    want = sum(weights[i] * o for i, o in zip(index, outs, strict=True))
+    got = weighted_sum(weights, index, outs)
+    assert torch.allclose(got, want, rtol=1e-12, atol=1e-14)
+    g = torch.randn_like(want)
+    want_grads = torch.autograd.grad(want, [weights, *outs], g)
+    got_grads = torch.autograd.grad(got, [weights, *outs], g)
+    for a, b in zip(got_grads, want_grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-14)
+    kept = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        weighted_sum(weights.detach(), index, outs)
+    assert len(kept) == 1  # the weights alone
 
 
 def test_pruned_steps_keep_less_than_full_ones():

@@ -542,6 +542,54 @@ def stages_of(op: nn.Module, relu_first: bool) -> list[Stage] | None:
     return stages if stages and not convs and not relu else None
 
 
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum(a * b) in one pass where both share a dense layout (a dot of their memory)."""
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        if (
+            a.dim() == 4
+            and a.is_contiguous(memory_format=fmt)
+            and b.is_contiguous(memory_format=fmt)
+        ):
+            order = (0, 2, 3, 1) if fmt == torch.channels_last else (0, 1, 2, 3)
+            return torch.dot(a.permute(order).reshape(-1), b.permute(order).reshape(-1))
+    return (a * b).sum()
+
+
+class _WeightedSum(torch.autograd.Function):
+    """sum_i weights[index_i] * outs_i: one multiply-add pass per op and one autograd node per
+    edge, where autograd's mul and add make two passes and two nodes per op; the weights'
+    gradient is one dot per op. Keeps the ops' outputs only when the weights need gradients."""
+
+    @staticmethod
+    def forward(ctx, weights: torch.Tensor, index: tuple[int, ...], *outs: torch.Tensor):  # type: ignore[override]
+        total = outs[0] * weights[index[0]]
+        for i, out in zip(index[1:], outs[1:], strict=True):
+            total.addcmul_(out, weights[i])
+        ctx.index = index
+        ctx.save_for_backward(weights, *(outs if ctx.needs_input_grad[0] else ()))
+        return total
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        weights, *outs = ctx.saved_tensors
+        grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_w = torch.zeros_like(weights)
+            for i, out in zip(ctx.index, outs, strict=True):
+                grad_w[i] = _dot(grad, out)
+        need = ctx.needs_input_grad[2:]
+        grads = [grad * weights[i] if n else None for i, n in zip(ctx.index, need, strict=True)]
+        return (grad_w, None, *grads)
+
+
+def weighted_sum(
+    weights: torch.Tensor, index: Sequence[int], outs: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """sum_i weights[index[i]] * outs[i] (a mixed edge's output), as autograd computes it."""
+    return _WeightedSum.apply(weights, tuple(index), *outs)
+
+
 class _ReLU(torch.autograd.Function):
     """A ReLU that keeps its input for backward, not its output: an edge's ops share one ReLU
     of the edge's input, which the edge keeps anyway, so the output is not kept at all."""

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from nascli.nn.lean import memory_format, run_stages, shared_relu, stages_of
+from nascli.nn.lean import memory_format, run_stages, shared_relu, stages_of, weighted_sum
 
 METHODS = ("softmax", "gumbel", "path")
 
@@ -110,12 +110,16 @@ class MixedEdge(nn.Module):
         # The ReLU stages of one input share one ReLU (and its gradient).
         relu_stages = sum(s and self.stages[i][0].relu for i, s in zip(run, staged, strict=True))
         shared = shared_relu(x) if relu_stages > 1 else None
-        total = None
+        outs = []
         for i, as_stages in zip(run, staged, strict=True):
             if as_stages:
-                out = run_stages(self.stages[i], x, shared)
+                outs.append(run_stages(self.stages[i], x, shared))
             else:
-                out = self.ops[i](relu if self.relu_first[i] else x)
+                outs.append(self.ops[i](relu if self.relu_first[i] else x))
+        if weights is not None and lean and len({o.shape for o in outs}) == 1:
+            return weighted_sum(weights, run, outs)  # one pass per op (see lean._WeightedSum)
+        total = None
+        for i, out in zip(run, outs, strict=True):
             if weights is not None:
                 out = weights[i] * out
             total = out if total is None else total + out
