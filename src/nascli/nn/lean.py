@@ -109,9 +109,10 @@ def _pool_backward(grad: torch.Tensor, x: torch.Tensor, pool: nn.Module) -> torc
 # slow when C is small: a 3x3 max pool of 32x8x32x32 takes about 480 us, an average pool 590 us
 # (2 threads). A stride-1 pool whose windows are centred on each pixel is separable, and on
 # the [N, H, W * C] view of a channels-last tensor a shift by one pixel is a shift by C values
-# along contiguous rows: two passes of 2r maxima (or sums) each take about 100 us there
-# (4-5x at 32x8x32x32, 1.7-2.7x at 64 channels, measured by scripts/bench_lean_paths.py's
-# shapes). Average pools below 16x16 pixels are faster in ATen's kernel and stay there.
+# along contiguous rows: two passes of 2r maxima (or sums) take about 100 us there (per call
+# at the DARTS supernets' shapes: 4-5x at 32x8x32x32, 1.7-2.7x at 64 channels). Average pools
+# below 16x16 pixels are faster in ATen's kernel and stay there; so does the max pool's
+# backward, whose argmax no separable pass found faster (docs/measurements.md).
 
 
 def _pair_of(pool: nn.Module) -> tuple[int, int]:
