@@ -10,7 +10,9 @@ these levers are worth):
 - aten-conv: ATen's convolution_backward for every conv (no even-grid or flipped-kernel path);
 - no-rows: batch-norms on ATen's channels-last kernels (no rows of several pixels);
 - aten-pool: stride-1 pools on ATen's kernels (no flat-row window passes);
-- no-subgrids: dilated depthwise weight gradients on ATen's dilated kernel (no sub-grids).
+- no-subgrids: dilated depthwise weight gradients on ATen's dilated kernel (no sub-grids);
+- relu-per-stage: each ReLU stage its own ReLU (no ReLU shared by an edge's ops);
+- autograd-sum: a mixed edge's weighted sum as autograd's multiplies and adds.
 Prints each variant's median and the speed-up of `lean` over it.
 """
 
@@ -30,7 +32,7 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
-    from nascli.nn import lean
+    from nascli.nn import lean, supernet
     from nascli.spaces.darts import DartsSpace
 
     channels, cells, batch = (int(v) for v in args.setting.split(","))
@@ -56,28 +58,35 @@ def main() -> None:
         w_opt.step()
         return time.perf_counter() - start
 
+    def autograd_sum(weights, index, outs):
+        return sum(weights[i] * out for i, out in zip(index, outs, strict=True))
+
     own = {
-        "conv_backward": lean.conv_backward,
-        "_rows": lean._rows,
-        "_flat_window": lean._flat_window,
-        "_subgrids_apply": lean._subgrids_apply,
+        (lean, "conv_backward"): lean.conv_backward,
+        (lean, "_rows"): lean._rows,
+        (lean, "_flat_window"): lean._flat_window,
+        (lean, "_subgrids_apply"): lean._subgrids_apply,
+        (supernet, "shared_relu"): supernet.shared_relu,
+        (supernet, "weighted_sum"): supernet.weighted_sum,
     }
     variants = {
         "lean": {},
-        "aten-conv": {"conv_backward": lean.aten_conv_backward},
-        "no-rows": {"_rows": lambda t, any_float=False: None},
-        "aten-pool": {"_flat_window": lambda x, pool: None},
-        "no-subgrids": {"_subgrids_apply": lambda x, padding, dilation: False},
+        "aten-conv": {(lean, "conv_backward"): lean.aten_conv_backward},
+        "no-rows": {(lean, "_rows"): lambda t, any_float=False: None},
+        "aten-pool": {(lean, "_flat_window"): lambda x, pool: False},
+        "no-subgrids": {(lean, "_subgrids_apply"): lambda x, padding, dilation: False},
+        "relu-per-stage": {(supernet, "shared_relu"): lambda x: None},
+        "autograd-sum": {(supernet, "weighted_sum"): autograd_sum},
     }
     iteration()  # warm-up
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, patch in variants.items():
-            for attr, value in {**own, **patch}.items():
-                setattr(lean, attr, value)
+            for (module, attr), value in {**own, **patch}.items():
+                setattr(module, attr, value)
             times[name].append(iteration())
-    for attr, value in own.items():
-        setattr(lean, attr, value)
+    for (module, attr), value in own.items():
+        setattr(module, attr, value)
     medians = {name: statistics.median(ts) for name, ts in times.items()}
     print(f"C={channels} cells={cells} batch={batch}, {args.rounds} rounds, {args.threads} threads")
     for name, median in medians.items():

@@ -5,7 +5,8 @@ is what limits the batch. A DARTS convolution op is [ReLU] -> conv(s) -> batch-n
 the separable ones; autograd keeps the input of every conv and of every batch-norm. A *stage*
 here keeps only its input (shared by every op of the edge) and its output (which the mixed sum
 keeps anyway for the alpha gradient), and in backward
-- recomputes the ReLU and every conv output but the last (depthwise convs: cheap to run forward),
+- recomputes the ReLU and every conv output but the last (depthwise convs: cheap to run forward)
+  when it computes weight gradients (an architecture step needs only their shapes),
 - takes the batch-norm gradient from its output: with affine=False, the output *is* the
   normalised input, so the input need not be kept.
 Pools followed by a batch-norm (DARTS's search pools) are stages too: max pooling finds its
@@ -56,7 +57,7 @@ def _conv(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor) -> torch.Tenso
 
 
 def _pool(x: torch.Tensor, pool: nn.Module, indices: bool = False):
-    if not indices and _flat_window(x, pool) is not None:
+    if not indices and _flat_window(x, pool):
         return _flat_pool(x, pool)
     if isinstance(pool, nn.MaxPool2d):
         return F.max_pool2d(
@@ -87,12 +88,12 @@ def _pool_backward(grad: torch.Tensor, x: torch.Tensor, pool: nn.Module) -> torc
             pool.ceil_mode,
             indices,
         )
-    if _flat_window(x, pool) is not None:
+    if _flat_window(x, pool):
         # Stride 1 with windows centred on each pixel: the adjoint of the window sum is the
         # same window sum (of the gradient over each window's count).
         n, c, h, w = x.shape
         count = _window_counts(h, w, c, pool, grad.dtype)
-        return _flat_unview(_window_sum(_flat_view(grad) / count, c, _pair_of(pool)), x)
+        return _narrow(_window_sum(_flat_view(grad) / count, c, _pair_of(pool)), x)
     return aten.avg_pool2d_backward(
         grad,
         x,
@@ -119,10 +120,11 @@ def _pair_of(pool: nn.Module) -> tuple[int, int]:
     return nn.modules.utils._pair(pool.kernel_size)
 
 
-def _flat_window(x: torch.Tensor, pool: nn.Module) -> tuple[int, int] | None:
-    """The window radii (rows, columns) when `pool` of `x` takes the flat-row path, else None:
-    a channels-last CPU float tensor, stride 1, odd windows padded by their radius, no
-    dilation, floor mode, and for average pools no divisor override and at least 16x16 pixels."""
+def _flat_window(x: torch.Tensor, pool: nn.Module) -> bool:
+    """Whether `pool` of `x` takes the flat-row path: a channels-last CPU float tensor larger
+    than the window's radius, stride 1, odd windows padded by their radius, no dilation, floor
+    mode, and for average pools fp32 or fp64 (ATen sums lower precisions in fp32), no divisor
+    override and at least 16x16 pixels."""
     pair = nn.modules.utils._pair
     kernel = pair(pool.kernel_size)
     stride = pair(pool.stride if pool.stride is not None else pool.kernel_size)
@@ -134,24 +136,23 @@ def _flat_window(x: torch.Tensor, pool: nn.Module) -> tuple[int, int] | None:
         or pool.ceil_mode
         or any(k % 2 == 0 for k in kernel)
         or pair(pool.padding) != (kernel[0] // 2, kernel[1] // 2)
+        or x.shape[2] <= kernel[0] // 2
+        or x.shape[3] <= kernel[1] // 2
     ):
-        return None
+        return False
     if isinstance(pool, nn.MaxPool2d):
-        return None if pair(pool.dilation) != (1, 1) else (kernel[0] // 2, kernel[1] // 2)
-    if pool.divisor_override is not None or x.shape[2] * x.shape[3] < 256:
-        return None
-    return kernel[0] // 2, kernel[1] // 2
+        return pair(pool.dilation) == (1, 1)
+    return (
+        x.dtype in (torch.float32, torch.float64)
+        and pool.divisor_override is None
+        and x.shape[2] * x.shape[3] >= 256
+    )
 
 
 def _flat_view(t: torch.Tensor) -> torch.Tensor:
     """A channels-last [N, C, H, W] tensor as the [N, H, W * C] view of its memory."""
     n, c, h, w = t.shape
     return t.permute(0, 2, 3, 1).reshape(n, h, w * c)
-
-
-def _flat_unview(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    n, c, h, w = like.shape
-    return t.view(n, h, w, c).permute(0, 3, 1, 2)
 
 
 def _window_max(f: torch.Tensor, c: int, kernel: tuple[int, int]) -> torch.Tensor:
@@ -198,9 +199,9 @@ def _flat_pool(x: torch.Tensor, pool: nn.Module) -> torch.Tensor:
     n, c, h, w = x.shape
     kernel = _pair_of(pool)
     if isinstance(pool, nn.MaxPool2d):
-        return _flat_unview(_window_max(_flat_view(x), c, kernel), x)
+        return _narrow(_window_max(_flat_view(x), c, kernel), x)
     total = _window_sum(_flat_view(x), c, kernel)
-    return _flat_unview(total.div_(_window_counts(h, w, c, pool, x.dtype)), x)
+    return _narrow(total.div_(_window_counts(h, w, c, pool, x.dtype)), x)
 
 
 class _StageFunction(torch.autograd.Function):
@@ -461,16 +462,19 @@ def _bn_backward(
         g, wide, m = _wide(grad_y, k), _wide(y, k), y.numel() // y.shape[1]
         mean_g, mean_gy = _channel_sum(g, k) / m, _channel_sum(g * wide, k) / m
         # invstd * g - invstd * mean(g), then less invstd * mean(g * y) * y: two passes.
-        out = torch.addcmul((-mean_g * invstd).repeat(k), g, invstd.repeat(k))
-        return _narrow(out.addcmul_(wide, (mean_gy * invstd).repeat(k), value=-1.0), y)
+        scale, dtype = invstd.repeat(k), g.dtype  # in the gradient's dtype, as ATen's
+        out = torch.addcmul((-mean_g * invstd).repeat(k).to(dtype), g, scale.to(dtype))
+        out.addcmul_(wide, (mean_gy * invstd).repeat(k).to(dtype), value=-1.0)
+        return _narrow(out, y)
     if y.device.type == "cpu" and y.shape[1] % 16 and memory_format(y) == torch.channels_last:
         # ATen's channels-last CPU kernel is 4-10x slower than these passes when the channel
         # count is not a multiple of 16 (at 16, 32 and 64 it is the faster one).
         m, scale = y.numel() // y.shape[1], invstd.view(1, -1, 1, 1)
         mean_g = grad_y.sum((0, 2, 3)).view(1, -1, 1, 1) / m
         mean_gy = (grad_y * y).sum((0, 2, 3)).view(1, -1, 1, 1) / m
-        out = torch.addcmul(-mean_g * scale, grad_y, scale)
-        return out.addcmul_(y, mean_gy * scale, value=-1.0)
+        dtype = grad_y.dtype
+        out = torch.addcmul((-mean_g * scale).to(dtype), grad_y, scale.to(dtype))
+        return out.addcmul_(y, (mean_gy * scale).to(dtype), value=-1.0)
     ones, zeros = torch.ones_like(invstd), torch.zeros_like(invstd)
     # The native backward of a batch-norm with mean 0 and invstd 1 applied to y, with invstd
     # as its affine weight: the scaling comes in the same pass.
@@ -548,6 +552,7 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     for fmt in (torch.contiguous_format, torch.channels_last):
         if (
             a.dim() == 4
+            and a.dtype == b.dtype
             and a.is_contiguous(memory_format=fmt)
             and b.is_contiguous(memory_format=fmt)
         ):
@@ -563,7 +568,8 @@ class _WeightedSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, weights: torch.Tensor, index: tuple[int, ...], *outs: torch.Tensor):  # type: ignore[override]
-        total = outs[0] * weights[index[0]]
+        dtype = functools.reduce(torch.promote_types, (o.dtype for o in outs))
+        total = (outs[0] * weights[index[0]]).to(dtype)  # autograd's sum promotes alike
         for i, out in zip(index[1:], outs[1:], strict=True):
             total.addcmul_(out, weights[i])
         ctx.index = index

@@ -110,19 +110,25 @@ class MixedEdge(nn.Module):
         # The ReLU stages of one input share one ReLU (and its gradient).
         relu_stages = sum(s and self.stages[i][0].relu for i, s in zip(run, staged, strict=True))
         shared = shared_relu(x) if relu_stages > 1 else None
-        outs = []
+        # Lean training passes sum the weighted outputs in one node (see lean._WeightedSum),
+        # others add each output as it comes (an eval pass keeps no more than two alive).
+        one_node = weights is not None and any(staged)
+        total, outs = None, []
         for i, as_stages in zip(run, staged, strict=True):
             if as_stages:
-                outs.append(run_stages(self.stages[i], x, shared))
+                out = run_stages(self.stages[i], x, shared)
             else:
-                outs.append(self.ops[i](relu if self.relu_first[i] else x))
-        if weights is not None and lean and len({o.shape for o in outs}) == 1:
-            return weighted_sum(weights, run, outs)  # one pass per op (see lean._WeightedSum)
-        total = None
-        for i, out in zip(run, outs, strict=True):
+                out = self.ops[i](relu if self.relu_first[i] else x)
+            if one_node:
+                outs.append(out)
+                continue
             if weights is not None:
                 out = weights[i] * out
             total = out if total is None else total + out
+        if one_node:
+            if len({(o.shape, o.device) for o in outs}) == 1:
+                return weighted_sum(weights, run, outs)
+            total = sum(weights[i] * out for i, out in zip(run, outs, strict=True))
         assert total is not None
         return total
 
