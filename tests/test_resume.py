@@ -270,7 +270,9 @@ def _exit_after_interrupt(proc: subprocess.Popen, timeout: float = 60) -> tuple[
 def test_ctrl_c_while_the_pieces_load_leaves_a_resumable_run(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        [NAS, "search", *ARGS, "search.trials=2", "estimator.epochs=1", "hydra.run.dir=run"],
+        # Trials of several seconds: on a loaded machine the poll below may wake late, and
+        # two 1-epoch trials were once over before the interrupt came.
+        [NAS, "search", *ARGS, "search.trials=2", "estimator.epochs=10", "hydra.run.dir=run"],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
