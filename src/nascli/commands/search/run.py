@@ -43,14 +43,19 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
 def _search(cfg: DictConfig, run) -> dict[str, Any]:
     cfg, history, space_name = refused_before_work(lambda c: open_run(c, run), cfg)
     try:
-        torch.manual_seed(cfg.seed)
-        oneshot = is_oneshot(cfg)
-        if oneshot and cfg.search.get("warm_start"):
-            raise NascliError(
-                "search.warm_start: a one-shot strategy trains one supernet from scratch; warm "
-                "starts apply to sample-based strategies (drop search.warm_start)"
-            )
-        search = None if oneshot else build_search(cfg, run, history, space_name)
+        # The signal is also noted, so that a Ctrl-C is not lost to a library that catches
+        # every exception while it loads.
+        with stop_on_signals() as loading:
+            torch.manual_seed(cfg.seed)
+            oneshot = is_oneshot(cfg)
+            if oneshot and cfg.search.get("warm_start"):
+                raise NascliError(
+                    "search.warm_start: a one-shot strategy trains one supernet from scratch; "
+                    "warm starts apply to sample-based strategies (drop search.warm_start)"
+                )
+            search = None if oneshot else build_search(cfg, run, history, space_name)
+        if loading["signal"] is not None:
+            raise StopRequested()
     except KeyboardInterrupt:  # Ctrl-C while the pieces load: nothing ran, the run is resumable
         finish(cfg, run, space_name, history, "interrupted", "interrupted", None, 0.0, 0)
         log.warning(
